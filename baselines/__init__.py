@@ -1,0 +1,1 @@
+"""Restorer plugins shipped with uir-harness (registered through entry points)."""

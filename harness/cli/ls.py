@@ -1,0 +1,100 @@
+"""``harness ls``: list methods, benchmarks, suites or protocols, one line of description each."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from harness.errors import UnknownNameError
+
+KINDS = ("methods", "benchmarks", "suites", "protocols")
+
+
+def _methods() -> list[dict[str, object]]:
+    from harness.errors import HarnessError
+    from harness.registry import method_class, method_names
+
+    rows: list[dict[str, object]] = []
+    for name in method_names():
+        try:
+            cls = method_class(name)
+        except HarnessError as exc:  # one broken plugin must not hide the others
+            rows.append(
+                {
+                    "name": name,
+                    "summary": f"(unavailable: {exc})",
+                    "variants": [],
+                    "tasks": [],
+                    "blind": True,
+                    "params": {},
+                }
+            )
+            continue
+        params = getattr(cls, "params", {}) or {}
+        rows.append(
+            {
+                "name": name,
+                "summary": cls.summary,
+                "variants": list(cls.variants),
+                "tasks": list(cls.tasks),
+                "blind": cls.blind,
+                "params": {v: params.get(v) for v in cls.variants} if params else {},
+            }
+        )
+    return rows
+
+
+def _benchmarks() -> list[dict[str, object]]:
+    from harness.data.catalog import benchmark_summaries
+
+    return benchmark_summaries()
+
+
+def _suites() -> list[dict[str, object]]:
+    from harness.data.catalog import suite_summaries
+
+    return suite_summaries()
+
+
+def _protocols() -> list[dict[str, object]]:
+    from harness.metrics.protocols import protocol_summaries
+
+    return protocol_summaries()
+
+
+def _line(kind: str, row: dict[str, object]) -> str:
+    if kind == "methods":
+        params = row["params"] or {}
+        sizes = ", ".join(
+            f"{v}={p:,}" if isinstance(p, int) else str(v)
+            for v, p in (params.items() if params else ((v, None) for v in row["variants"]))
+        )
+        blind = "" if row["blind"] else " [needs task label]"
+        return f"{row['name']:<14} {row['summary']}{blind}\n{'':<14} variants: {sizes}; tasks: {', '.join(row['tasks'])}"
+    return f"{row['name']:<20} {row.get('summary', '')}"
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``ls`` verb to the app."""
+
+    @app.command("ls")
+    def ls(
+        kind: Annotated[str, typer.Argument(help="methods, benchmarks, suites or protocols.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """List methods, benchmarks, suites or protocols with a line of description each."""
+        if kind not in KINDS:
+            raise UnknownNameError("listing", kind, KINDS)
+        rows = {
+            "methods": _methods,
+            "benchmarks": _benchmarks,
+            "suites": _suites,
+            "protocols": _protocols,
+        }[kind]()
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            typer.echo(_line(kind, row))

@@ -1,0 +1,1 @@
+"""Benchmark data: manifests, locks, suites, pairs (manifest -> pairs in the data flow)."""

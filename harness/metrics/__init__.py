@@ -1,0 +1,1 @@
+"""Full-reference and no-reference metrics under exactly named protocols."""
