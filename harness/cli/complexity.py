@@ -1,19 +1,96 @@
-"""``harness complexity``: parameters, FLOPs, peak memory and latency of a method."""
+"""``harness complexity``: parameters, FLOPs/MACs, peak memory and latency of a method."""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+
 import typer
 
-from harness.errors import HarnessError
+CONVENTIONS = (
+    "FLOPs: torch.utils.flop_counter (conv/matmul/attention only, biases and elementwise ops "
+    "not counted), FLOPs = 2 x MACs; per image = per network call x calls per image; batch of 1; "
+    "latency: median after warm-up."
+)
+
+
+def _fmt_giga(n: int) -> str:
+    return f"{n / 1e9:,.3f}"
+
+
+def _fmt_mem(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:,.1f} MiB"
+
+
+def _build(name: str, variant: str | None, weights: str | None, device: str):
+    """Instantiate the method; without its weights file, fall back to random init and say so."""
+    from harness.errors import MissingFileError
+    from harness.registry import create_method
+
+    try:
+        return create_method(name, variant=variant, weights=weights, device=device), None
+    except MissingFileError as missing:
+        try:
+            method = create_method(
+                name, variant=variant, weights=weights, device=device, random_init=True
+            )
+        except Exception:
+            raise missing from None
+        return method, (
+            f"weights not found ({missing.path}); measured with random init "
+            "(counts and timings do not depend on weight values)"
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Attach the ``complexity`` verb to the app."""
 
-    @app.command(
-        "complexity",
-        help="Parameters, FLOPs, peak memory and latency of a method. (not available yet)",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def _complexity() -> None:
-        raise HarnessError("`harness complexity` is not available in this version yet")
+    @app.command("complexity")
+    def complexity(
+        ctx: typer.Context,
+        method: Annotated[str, typer.Argument(help="Method name (see `harness ls methods`).")],
+        variant: Annotated[str | None, typer.Option("--variant", help="Method variant.")] = None,
+        size: Annotated[
+            list[str] | None,
+            typer.Option("--size", help="Image size HxW; repeatable. Default 256x256."),
+        ] = None,
+        weights: Annotated[
+            str | None, typer.Option("--weights", help="Weights name or path.")
+        ] = None,
+        repeats: Annotated[int, typer.Option("--repeats", min=0, help="Timed runs.")] = 5,
+        warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs.")] = 1,
+        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """Print parameters, FLOPs/MACs per image, peak memory and latency of a method."""
+        from harness.cli import settings_of
+        from harness.complexity import measure, parse_size
+        from harness.settings import resolve_device
+
+        device = resolve_device(settings_of(ctx).device)
+        sizes = [parse_size(s) for s in (size or ["256x256"])]
+        restorer, note = _build(method, variant, weights, device)
+        report = measure(restorer, sizes, device=device, warmup=warmup, repeats=repeats)
+        if note:
+            report.notes.append(note)
+        report.notes.append(CONVENTIONS)
+        if as_json:
+            typer.echo(json.dumps(report.to_dict(), indent=2))
+            return
+        typer.echo(f"{report.method} variant {report.variant} on {report.device}")
+        typer.echo(f"params: {report.params:,}")
+        typer.echo(
+            f"{'size':<11} {'calls/img':>9} {'GMACs/call':>11} {'GMACs/img':>10} "
+            f"{'GFLOPs/img':>11} {'peak memory':>13} {'latency ms':>11}"
+        )
+        for row in report.sizes:
+            latency = "-" if row.latency_ms_median is None else f"{row.latency_ms_median:,.1f}"
+            typer.echo(
+                f"{f'{row.height}x{row.width}':<11} {row.calls_per_image:>9} "
+                f"{_fmt_giga(row.flops_per_call // 2):>11} {_fmt_giga(row.macs_per_image):>10} "
+                f"{_fmt_giga(row.flops_per_image):>11} {_fmt_mem(row.peak_memory_bytes):>13} "
+                f"{latency:>11}"
+            )
+        kinds = sorted({row.memory_kind for row in report.sizes})
+        typer.echo(f"peak memory: {', '.join(kinds)}; latency: median of {repeats} runs")
+        for line in report.notes:
+            typer.echo(f"note: {line}")

@@ -1,0 +1,272 @@
+"""Complexity of a restorer: parameters, FLOPs/MACs, peak memory and latency at given image sizes.
+
+Conventions (stated in every printout):
+- params: number of elements of the unique parameters of ``restorer.module()`` (0 without one).
+- FLOPs: counted by ``torch.utils.flop_counter.FlopCounterMode``: convolutions, matrix products
+  and attention kernels only (elementwise ops, norms, pooling and non-torch code count 0);
+  FLOPs = 2 x MACs (one multiply-add = 2 FLOPs); biases are not counted.
+- per image: FLOPs of one network call x ``restorer.calls_per_image()`` (a diffusion sampler's step
+  count). The per-call figure is the network's FLOPs during one ``restore()`` of a single image
+  divided by the calls observed there. For a method without a network (``module()`` is None) the
+  whole ``restore()`` is counted.
+- peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above the allocation before the call
+  ("cuda-max-allocated"); on CPU, the process's resident set size sampled every millisecond during
+  the call, peak minus the value before it ("cpu-rss-sampled"; a rough estimate: memory the
+  allocator reuses without returning it to the system is not seen).
+- latency: median wall time of ``repeats`` calls after ``warmup`` calls, batch of one image,
+  synchronised on CUDA.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError
+from harness.restorer import ImageBatch, Restorer
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+@dataclass
+class SizeComplexity:
+    """What was measured at one image size (batch of one image)."""
+
+    height: int
+    width: int
+    flops_per_call: int
+    network_calls_observed: int
+    calls_per_image: int
+    flops_per_image: int
+    macs_per_image: int
+    flops_scope: str
+    """"network" (per-call x calls_per_image) or "restore" (the whole restore() counted)."""
+    peak_memory_bytes: int | None
+    memory_kind: str
+    latency_ms_median: float | None
+    latency_runs_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class ComplexityReport:
+    """Parameters and per-size measurements of one method variant on one device."""
+
+    method: str
+    variant: str
+    device: str
+    params: int
+    sizes: list[SizeComplexity]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, for ``--json``."""
+        return asdict(self)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``HxW`` (e.g. ``256x256``) into (height, width)."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise HarnessError(f"bad size {text!r}", hint="write sizes as HxW, e.g. 256x256") from None
+    if h <= 0 or w <= 0:
+        raise HarnessError(f"bad size {text!r}: height and width must be positive")
+    return h, w
+
+
+def count_parameters(module: nn.Module | None) -> int:
+    """Number of parameter elements (shared parameters counted once)."""
+    if module is None:
+        return 0
+    return sum(p.numel() for p in module.parameters())
+
+
+def _test_image(height: int, width: int, device: str) -> torch.Tensor:
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(1, 3, height, width, generator=gen).to(device)
+
+
+def _batch(images: torch.Tensor) -> ImageBatch:
+    return ImageBatch(images=images, ids=("complexity-0",), seed=0)
+
+
+def count_flops(restorer: Restorer, images: torch.Tensor) -> tuple[int, int, int]:
+    """(network FLOPs, network calls observed, all FLOPs) during one ``restore()`` of ``images``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    module = restorer.module()
+    network_flops = 0
+    calls = 0
+    depth = 0
+    start = 0
+    handles = []
+
+    def before(_mod: Any, _args: Any) -> None:
+        nonlocal depth, start
+        if depth == 0:
+            start = counter.get_total_flops()
+        depth += 1
+
+    def after(_mod: Any, _args: Any, _out: Any) -> None:
+        nonlocal depth, network_flops, calls
+        depth -= 1
+        if depth == 0:
+            network_flops += counter.get_total_flops() - start
+            calls += 1
+
+    if module is not None:
+        handles = [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    try:
+        with counter:
+            restorer.restore(_batch(images))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return network_flops, calls, counter.get_total_flops()
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def peak_memory(restorer: Restorer, images: torch.Tensor, device: str) -> tuple[int | None, str]:
+    """(peak bytes above the pre-call level during one ``restore()``, how it was measured)."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        restorer.restore(_batch(images))
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base, "cuda-max-allocated"
+    base = _rss_bytes()
+    if base is None:  # no /proc: growth of the process's high-water mark (KiB on Linux)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        restorer.restore(_batch(images))
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return (after - before) * 1024, "cpu-maxrss-increase"
+    peak = base
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss_bytes() or 0)
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        restorer.restore(_batch(images))
+    finally:
+        done.set()
+        sampler.join()
+    peak = max(peak, _rss_bytes() or 0)
+    return peak - base, "cpu-rss-sampled"
+
+
+def latency_ms(
+    restorer: Restorer, images: torch.Tensor, device: str, warmup: int, repeats: int
+) -> list[float]:
+    """Wall times in milliseconds of ``repeats`` restore() calls after ``warmup`` calls."""
+    import torch
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        restorer.restore(_batch(images))
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        restorer.restore(_batch(images))
+        sync()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return times
+
+
+def measure_size(
+    restorer: Restorer,
+    height: int,
+    width: int,
+    *,
+    device: str = "cpu",
+    warmup: int = 1,
+    repeats: int = 5,
+    memory: bool = True,
+) -> SizeComplexity:
+    """Measure FLOPs, peak memory and latency of ``restorer`` on one HxW image."""
+    images = _test_image(height, width, device)
+    if memory:
+        peak, kind = peak_memory(restorer, images, device)
+    else:
+        peak, kind = None, "not measured"
+    network, calls, total = count_flops(restorer, images)
+    if restorer.module() is not None and calls > 0:
+        per_call = network // calls
+        per_image_calls = restorer.calls_per_image()
+        per_image = per_call * per_image_calls
+        scope = "network"
+    else:
+        per_call, per_image_calls, per_image, scope = total, 1, total, "restore"
+    runs = latency_ms(restorer, images, device, warmup, repeats) if repeats > 0 else []
+    return SizeComplexity(
+        height=height,
+        width=width,
+        flops_per_call=per_call,
+        network_calls_observed=calls,
+        calls_per_image=per_image_calls,
+        flops_per_image=per_image,
+        macs_per_image=per_image // 2,
+        flops_scope=scope,
+        peak_memory_bytes=peak,
+        memory_kind=kind,
+        latency_ms_median=statistics.median(runs) if runs else None,
+        latency_runs_ms=runs,
+    )
+
+
+def measure(
+    restorer: Restorer,
+    sizes: list[tuple[int, int]],
+    *,
+    device: str = "cpu",
+    warmup: int = 1,
+    repeats: int = 5,
+    memory: bool = True,
+) -> ComplexityReport:
+    """Parameters plus per-size FLOPs, memory and latency of an instantiated restorer."""
+    import torch
+
+    with torch.inference_mode():
+        rows = [
+            measure_size(
+                restorer, h, w, device=device, warmup=warmup, repeats=repeats, memory=memory
+            )
+            for h, w in sizes
+        ]
+    return ComplexityReport(
+        method=restorer.name,
+        variant=restorer.variant,
+        device=device,
+        params=count_parameters(restorer.module()),
+        sizes=rows,
+    )
