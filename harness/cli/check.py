@@ -1,19 +1,39 @@
-"""``harness check``: run the plugin contract checks for a method on the mini suite."""
+"""``harness check``: run the plugin contract checks for a method and print pass/fail per check."""
 
 from __future__ import annotations
 
-import typer
+from typing import Annotated
 
-from harness.errors import HarnessError
+import typer
 
 
 def register(app: typer.Typer) -> None:
     """Attach the ``check`` verb to the app."""
 
-    @app.command(
-        "check",
-        help="Run the plugin contract checks for a method on the mini suite. (not available yet)",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def _check() -> None:
-        raise HarnessError("`harness check` is not available in this version yet")
+    @app.command("check")
+    def check(
+        ctx: typer.Context,
+        method: Annotated[str, typer.Argument(help="Method name (see `harness ls methods`).")],
+        variant: Annotated[str | None, typer.Option("--variant", help="Method variant.")] = None,
+        weights: Annotated[
+            str | None, typer.Option("--weights", help="Weights name or path.")
+        ] = None,
+    ) -> None:
+        """Check output shape, dtype, range, determinism, batch invariance, blindness, odd sizes."""
+        from harness.cli import settings_of
+        from harness.contract import check_method
+        from harness.settings import resolve_device
+
+        device = resolve_device(settings_of(ctx).device)
+        report = check_method(method, variant=variant, weights=weights, device=device)
+        typer.echo(f"{report.method} variant {report.variant} on {device}")
+        typer.echo(f"images: {report.images}")
+        for c in report.checks:
+            label = {True: "PASS", False: "FAIL", None: "n/a "}[c.passed]
+            colour = {True: "green", False: "red", None: None}[c.passed]
+            typer.secho(f"  {label}  {c.name:<16} {c.detail}", fg=colour)
+        failed = [c.name for c in report.checks if c.passed is False]
+        if failed:
+            typer.secho(f"contract FAILED: {', '.join(failed)}", fg="red")
+            raise typer.Exit(1)
+        typer.secho("contract passed", fg="green")
