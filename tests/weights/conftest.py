@@ -40,12 +40,20 @@ def fake_method(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.syspath_prepend(str(root))
     for mod in [m for m in sys.modules if m.startswith("fakepkg")]:
         del sys.modules[mod]
+    other = root / "fakepkg" / "other"
+    other.mkdir()
+    (other / "__init__.py").write_text("")
+    (other / "restorer.py").write_text(
+        RESTORER_SOURCE.replace('name = "fake"', 'name = "other"').replace("Fake", "Other")
+    )
     cls = importlib.import_module("fakepkg.fake.restorer").Fake
+    other_cls = importlib.import_module("fakepkg.other.restorer").Other
+    fakes = {"fake": cls, "other": other_cls}
     real_class, real_names = registry.method_class, registry.method_names
 
     def method_class(name: str):
-        return cls if name == "fake" else real_class(name)
+        return fakes[name] if name in fakes else real_class(name)
 
     monkeypatch.setattr(registry, "method_class", method_class)
-    monkeypatch.setattr(registry, "method_names", lambda: sorted([*real_names(), "fake"]))
-    return {"root": root, "pkg": pkg, "cls": cls}
+    monkeypatch.setattr(registry, "method_names", lambda: sorted([*real_names(), *fakes]))
+    return {"root": root, "pkg": pkg, "cls": cls, "other_pkg": other}

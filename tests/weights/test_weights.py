@@ -200,3 +200,16 @@ def test_ls_and_verify_report_states(fake_method) -> None:
 def test_ls_unknown_method_suggests(fake_method) -> None:
     result = CliRunner().invoke(app, ["weights", "ls", "faek"])
     assert isinstance(result.exception, UnknownNameError)
+
+
+def test_checkpoint_of_another_method_is_rejected_by_name(fake_method, tmp_path: Path) -> None:
+    data = b"other method weights"
+    _write_manifest(fake_method["pkg"], [_entry()])
+    _write_manifest(
+        fake_method["other_pkg"],
+        [_entry(name="other-s", method="other", file="other-s.pt", sha256=_sha(data))],
+    )
+    f = tmp_path / "model.pt"
+    f.write_bytes(data)
+    with pytest.raises(HarnessError, match="'other-s' for other variant 's', not for fake"):
+        resolve_weights("fake", "s", f)
