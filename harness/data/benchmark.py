@@ -249,8 +249,12 @@ class Benchmark:
         return len(self.pairs)
 
     def __repr__(self) -> str:
-        state = "verified" if self.verified else ("pinned, unverified" if self.pinned else "unpinned")
-        return f"Benchmark({self.name!r}, {len(self.pairs)} pairs, {state}, digest={self.digest[:12]})"
+        state = (
+            "verified" if self.verified else ("pinned, unverified" if self.pinned else "unpinned")
+        )
+        return (
+            f"Benchmark({self.name!r}, {len(self.pairs)} pairs, {state}, digest={self.digest[:12]})"
+        )
 
 
 def open_benchmark(name: str, data_root: Path, *, allow_unverified: bool = False) -> Benchmark:

@@ -167,9 +167,7 @@ def add_real_like_low_light(
 ) -> tuple[np.ndarray, Params]:
     """A "real-world" style dark capture: colour cast, slight defocus, low light and noise."""
     cast = rng.uniform(0.85, 1.0, size=3)
-    blurred = np.stack(
-        [ndimage.gaussian_filter(image[..., c], 0.8) for c in range(3)], axis=-1
-    )
+    blurred = np.stack([ndimage.gaussian_filter(image[..., c], 0.8) for c in range(3)], axis=-1)
     out, low_params = add_low_light(blurred * cast, rng)
     return out, {"cast": cast.tolist(), "defocus_sigma": 0.8, "low_light": low_params}
 

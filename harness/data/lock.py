@@ -122,9 +122,7 @@ def read_lock(path: Path) -> Lock:
             safe_relative(match["path"], "lock path")
         except ValueError as exc:
             raise LockError(f"{path}:{number}: {exc}") from None
-        entries.append(
-            LockEntry(match["path"], int(match["size"]), match["sha"], match["dims"])
-        )
+        entries.append(LockEntry(match["path"], int(match["size"]), match["sha"], match["dims"]))
     lock = Lock.from_entries(meta.get("benchmark", path.stem), entries)
     if meta.get("files") and int(meta["files"]) != len(entries):
         raise LockError(f"{path}: header says {meta['files']} files, found {len(entries)}")

@@ -112,11 +112,17 @@ def test_degradations_move_the_statistics_the_right_way():
         root = embedded_dir() / name / side
         return [read_image(p).astype(np.float64) for p in sorted(root.glob("*.png"))]
 
-    for low, high in zip(stats("mini-lowlight", "input"), stats("mini-lowlight", "target")):
+    for low, high in zip(
+        stats("mini-lowlight", "input"), stats("mini-lowlight", "target"), strict=True
+    ):
         assert low.mean() < 0.4 * high.mean()
-    for hazy, clean in zip(stats("mini-dehaze", "input"), stats("mini-dehaze", "target")):
+    for hazy, clean in zip(
+        stats("mini-dehaze", "input"), stats("mini-dehaze", "target"), strict=True
+    ):
         assert hazy.min(axis=2).mean() > clean.min(axis=2).mean() + 20  # dark channel lifts
         assert hazy.std() < clean.std()  # contrast drops
-    for rainy, clean in zip(stats("mini-derain", "input"), stats("mini-derain", "target")):
+    for rainy, clean in zip(
+        stats("mini-derain", "input"), stats("mini-derain", "target"), strict=True
+    ):
         assert (rainy >= clean - 1).all()  # screen blend only brightens
         assert (rainy - clean).mean() > 2
