@@ -191,23 +191,25 @@ class _HashCache:
 
 
 def hash_files(root: Path, rel_paths: list[str], *, use_cache: bool = True) -> dict[str, str]:
-    """sha256 of each ``root/rel`` (thread-parallel, streaming; cached by size and mtime)."""
-    cache = _HashCache() if use_cache else None
+    """sha256 of each ``root/rel`` (thread-parallel, streaming).
+
+    Results are always recorded in the cache (keyed by path, size and mtime); ``use_cache=False``
+    only stops cached values from being trusted, so every byte is read again.
+    """
+    cache = _HashCache()
 
     def one(rel: str) -> tuple[str, str]:
         file = root / rel
         stat = file.stat()
-        if cache is not None and (hit := cache.get(file, stat)):
+        if use_cache and (hit := cache.get(file, stat)):
             return rel, hit
         sha = sha256_file(file)
-        if cache is not None:
-            cache.put(file, stat, sha)
+        cache.put(file, stat, sha)
         return rel, sha
 
     with ThreadPoolExecutor(max_workers=_workers()) as pool:
         result = dict(pool.map(one, rel_paths))
-    if cache is not None:
-        cache.save()
+    cache.save()
     return result
 
 
