@@ -20,6 +20,9 @@ def _candidates(manifest: Manifest, base: Path) -> list[Path]:
     found += [base / s.strip_prefix for s in manifest.sources if s.strip_prefix]
     tail = Path(manifest.layout.root).name
     found += sorted(p for p in base.rglob(tail) if p.is_dir())
+    first = manifest.layout.input
+    if first != ".":
+        found += sorted(p.parent for p in base.rglob(first) if p.is_dir())
     return found
 
 
