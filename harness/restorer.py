@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
     from torch import nn
+
+    from harness.training import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,21 @@ class Restorer(ABC):
     def calls_per_image(self) -> int:
         """How many network evaluations one image costs (a diffusion sampler: its step count)."""
         return self.network_calls_per_image
+
+    @classmethod
+    def train(
+        cls,
+        config: TrainConfig,
+        out: Path,
+        data_root: Path,
+        *,
+        resume: bool = True,
+        progress: bool = True,
+    ) -> Path:
+        """Train this method from ``config``; return the path of the exported weights."""
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"method {cls.name!r} cannot be trained by the harness")
 
     def provenance(self) -> dict[str, Any]:
         """What a run records about this restorer: name, variant, weights and their sha256."""
