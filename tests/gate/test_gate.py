@@ -17,14 +17,24 @@ from tests.runner import fakes
 
 
 def _run(tmp_path, method: str) -> int:
-    cfg = RunConfig(method=method, suite=fakes.SUITE, device="cpu", workers=0,
-                    store_path=tmp_path / "s.sqlite")
+    cfg = RunConfig(
+        method=method, suite=fakes.SUITE, device="cpu", workers=0, store_path=tmp_path / "s.sqlite"
+    )
     return run(cfg).run_id
 
 
 def _gate(tmp_path, *args: str):
-    return CliRunner().invoke(app, ["gate", "--store", str(tmp_path / "s.sqlite"),
-                                    "--baseline", str(tmp_path / "base.json"), *args])
+    return CliRunner().invoke(
+        app,
+        [
+            "gate",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            "--baseline",
+            str(tmp_path / "base.json"),
+            *args,
+        ],
+    )
 
 
 def test_gate_fails_on_a_worse_method_and_passes_on_noise(tmp_path, fixture_benchmarks):
@@ -50,8 +60,10 @@ def _doc(values: dict[str, list[float]], signature: str = "sig") -> dict:
     return {
         "format": BASELINE_FORMAT,
         "benchmarks": {
-            name: {"protocol_signature": signature,
-                   "images": {f"{i:03d}": {"psnr": v} for i, v in enumerate(vals)}}
+            name: {
+                "protocol_signature": signature,
+                "images": {f"{i:03d}": {"psnr": v} for i, v in enumerate(vals)},
+            }
             for name, vals in values.items()
         },
     }

@@ -26,8 +26,15 @@ def two_runs(tmp_path, fixture_benchmarks) -> tuple[Path, list[int]]:
     store = tmp_path / "s.sqlite"
     ids = []
     for method in ("identity", "box-blur"):
-        cfg = RunConfig(method=method, suite=fakes.SUITE, device="cpu", workers=0,
-                        store_path=store, images_dir=tmp_path / "out", save_images=True)
+        cfg = RunConfig(
+            method=method,
+            suite=fakes.SUITE,
+            device="cpu",
+            workers=0,
+            store_path=store,
+            images_dir=tmp_path / "out",
+            save_images=True,
+        )
         ids.append(run(cfg).run_id)
     return store, ids
 
@@ -51,12 +58,18 @@ def test_every_format_is_written_with_the_right_numbers(two_runs, tmp_path, fixt
     main = pd.read_csv(out / "main.csv")
     per_image = pd.read_csv(out / "per_image.csv")
     # the mean in the main table is the plain mean of the per-image values
-    for (method, bench), group in per_image[per_image["status"] == "ok"].groupby(["method", "benchmark"]):
-        row = main[(main["method"] == method) & (main["benchmark"] == bench) & (main["metric"] == "psnr")]
+    for (method, bench), group in per_image[per_image["status"] == "ok"].groupby(
+        ["method", "benchmark"]
+    ):
+        row = main[
+            (main["method"] == method) & (main["benchmark"] == bench) & (main["metric"] == "psnr")
+        ]
         assert row["mean"].item() == pytest.approx(group["psnr"].mean())
         assert row["ci_low"].item() <= row["mean"].item() <= row["ci_high"].item()
     # identity beats the blur on these noise-textured fixtures; failed first, then worst first
-    assert per_image.iloc[0]["status"] == "failed" and "cannot decode" in per_image.iloc[0]["reason"]
+    assert (
+        per_image.iloc[0]["status"] == "failed" and "cannot decode" in per_image.iloc[0]["reason"]
+    )
     ok = per_image[per_image["status"] == "ok"]
     assert list(ok["psnr"]) == sorted(ok["psnr"])
 
@@ -84,14 +97,18 @@ def test_every_format_is_written_with_the_right_numbers(two_runs, tmp_path, fixt
         Image.open(io.BytesIO(base64.b64decode(src))).verify()
 
 
-def test_paper_vs_measured_flags_differences_beyond_tolerance(two_runs, tmp_path, fixture_benchmarks):
+def test_paper_vs_measured_flags_differences_beyond_tolerance(
+    two_runs, tmp_path, fixture_benchmarks
+):
     store, ids = two_runs
     ref = tmp_path / "ref"
     ref.mkdir()
     per_image = None
     write_report(store, ids, tmp_path / "a", ("csv",), reference_dir=ref)
     per_image = pd.read_csv(tmp_path / "a" / "per_image.csv")
-    measured = per_image[(per_image["method"] == "identity") & (per_image["benchmark"] == "fx-derain")]["psnr"].mean()
+    measured = per_image[
+        (per_image["method"] == "identity") & (per_image["benchmark"] == "fx-derain")
+    ]["psnr"].mean()
     (ref / "paper.csv").write_text(
         "method,variant,benchmark,metric,value,source,tolerance\n"
         f"identity,,fx-derain,psnr,{measured + 0.05:.6f},test table A,0.1\n"
@@ -127,11 +144,25 @@ def test_html_renders_in_headless_chromium_without_console_errors(two_runs, tmp_
     index = write_report(store, ids, tmp_path / "rep", ("html",))["html"][0]
     profile = tmp_path / "profile"
     proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-         "--virtual-time-budget=2000", "--dump-dom", index.resolve().as_uri()],
-        capture_output=True, text=True, timeout=60,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+            index.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]

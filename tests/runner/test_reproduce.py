@@ -9,22 +9,42 @@ from harness.cli import app
 from harness.errors import MissingFileError
 
 
-def test_reproduce_runs_what_it_can_and_lists_what_it_skipped(tmp_path, fixture_benchmarks, monkeypatch):
+def test_reproduce_runs_what_it_can_and_lists_what_it_skipped(
+    tmp_path, fixture_benchmarks, monkeypatch
+):
     real_create = runner._create_method
 
     def create(name, **kw):
         if name == "needs-weights":
-            raise MissingFileError("needs-weights checkpoint", "model.pt", "ab" * 32, "the authors' page")
+            raise MissingFileError(
+                "needs-weights checkpoint", "model.pt", "ab" * 32, "the authors' page"
+            )
         return real_create(name, **kw)
 
-    suites = {"mini": ["fx-derain"], "universal": ["fx-dehaze", "fx-absent"], "zero-shot": ["fx-absent"]}
+    suites = {
+        "mini": ["fx-derain"],
+        "universal": ["fx-dehaze", "fx-absent"],
+        "zero-shot": ["fx-absent"],
+    }
     monkeypatch.setattr(runner, "_create_method", create)
     monkeypatch.setattr(runner, "_resolve_suite", lambda name: suites[name])
     out = tmp_path / "rep"
     result = CliRunner().invoke(
         app,
-        ["-q", "--device", "cpu", "reproduce", "-m", "identity", "-m", "needs-weights",
-         "--store", str(tmp_path / "s.sqlite"), "-o", str(out)],
+        [
+            "-q",
+            "--device",
+            "cpu",
+            "reproduce",
+            "-m",
+            "identity",
+            "-m",
+            "needs-weights",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            "-o",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert f"report: {(out / 'index.html').resolve()}" in result.output

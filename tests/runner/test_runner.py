@@ -30,7 +30,10 @@ def _config(tmp_path: Path, store: str = "s.sqlite", **kw) -> RunConfig:
 
 def _metrics(store_path: Path, run_id: int) -> dict[tuple[str, str], tuple[str, dict]]:
     with Store(store_path) as s:
-        return {(r["benchmark"], r["image_id"]): (r["status"], r["metrics"]) for r in s.results([run_id])}
+        return {
+            (r["benchmark"], r["image_id"]): (r["status"], r["metrics"])
+            for r in s.results([run_id])
+        }
 
 
 def test_run_scores_every_image_and_records_failures(tmp_path, fixture_benchmarks):
@@ -49,7 +52,9 @@ def test_run_scores_every_image_and_records_failures(tmp_path, fixture_benchmark
                 continue
             assert status == "ok"
             expected = peak_signal_noise_ratio(
-                np.asarray(Image.open(pair.target)), np.asarray(Image.open(pair.input)), data_range=255
+                np.asarray(Image.open(pair.target)),
+                np.asarray(Image.open(pair.input)),
+                data_range=255,
             )
             assert values["psnr"] == pytest.approx(expected, abs=1e-9)
     with Store(tmp_path / "s.sqlite") as s:
@@ -138,7 +143,9 @@ def _ok_count(store: Path) -> int:
         return 0
 
 
-def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(tmp_path, fixture_benchmarks):
+def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(
+    tmp_path, fixture_benchmarks
+):
     store = tmp_path / "killed.sqlite"
     env = {
         **os.environ,
@@ -146,8 +153,21 @@ def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(tmp_path
         "HARNESS_TEST_FIXTURES": str(tmp_path / "fixtures"),
         "HARNESS_TEST_SLEEP": "0.4",
     }
-    args = ["-q", "--device", "cpu", "run", "--method", "slow-identity", "--suite", fakes.SUITE,
-            "--store", str(store), "--workers", "0", "--no-report"]
+    args = [
+        "-q",
+        "--device",
+        "cpu",
+        "run",
+        "--method",
+        "slow-identity",
+        "--suite",
+        fakes.SUITE,
+        "--store",
+        str(store),
+        "--workers",
+        "0",
+        "--no-report",
+    ]
     proc = _cli(args, env)
     deadline = time.monotonic() + 60
     while _ok_count(store) < 3 and time.monotonic() < deadline and proc.poll() is None:
