@@ -16,7 +16,9 @@ BT601_Y_OFFSET = 16.0
 RGB2GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 
 
-def _weighted_sum(rgb: np.ndarray, weights: tuple[float, float, float], offset: float) -> np.ndarray:
+def _weighted_sum(
+    rgb: np.ndarray, weights: tuple[float, float, float], offset: float
+) -> np.ndarray:
     """offset + sum_c weights[c] * rgb[..., c] in float64, accumulated R, G, B in that order."""
     x = rgb.astype(np.float64)
     out = x[..., 0] * weights[0]
