@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.metrics.filters import cv2
+
 BT601_Y_WEIGHTS = (65.481, 128.553, 24.966)
 BT601_Y_OFFSET = 16.0
 RGB2GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+_Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 
 
 def _weighted_sum(
-    rgb: np.ndarray, weights: tuple[float, float, float], offset: float
+    rgb: np.ndarray, weights: tuple[float, float, float], offset: float, fast: bool = False
 ) -> np.ndarray:
-    """offset + sum_c weights[c] * rgb[..., c] in float64, accumulated R, G, B in that order."""
+    """offset + sum_c weights[c] * rgb[..., c] in float64, accumulated R, G, B in that order
+    (``fast``: one OpenCV pass whose summation order may differ by an ulp; unrounded use only)."""
     x = rgb.astype(np.float64)
+    if fast and cv2 is not None:
+        return cv2.transform(x, np.array([[*weights, offset]], np.float64))
     out = x[..., 0] * weights[0]
     out += x[..., 1] * weights[1]
     out += x[..., 2] * weights[2]
@@ -30,8 +36,11 @@ def _weighted_sum(
 
 def rgb_to_y_bt601(rgb: np.ndarray) -> np.ndarray:
     """Unrounded BT.601 luma in [16, 235] (float64 HxW) of a uint8 HxWx3 RGB image."""
-    w = tuple(c / 255.0 for c in BT601_Y_WEIGHTS)
-    return _weighted_sum(rgb, w, BT601_Y_OFFSET)
+    return _weighted_sum(rgb, _Y_WEIGHTS, BT601_Y_OFFSET, fast=True)
+
+
+def _y_matlab_unrounded(rgb: np.ndarray) -> np.ndarray:
+    return _weighted_sum(rgb, _Y_WEIGHTS, BT601_Y_OFFSET, fast=False)
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
@@ -41,7 +50,7 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
 
 def rgb_to_y_matlab(rgb: np.ndarray) -> np.ndarray:
     """MATLAB ``rgb2ycbcr(uint8)`` luma: BT.601 Y rounded to integers (float64 HxW)."""
-    return round_half_away(rgb_to_y_bt601(rgb))
+    return round_half_away(_y_matlab_unrounded(rgb))
 
 
 def rgb_to_gray_matlab(rgb: np.ndarray) -> np.ndarray:

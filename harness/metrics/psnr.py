@@ -9,8 +9,9 @@ import numpy as np
 
 def mean_squared_error(x: np.ndarray, y: np.ndarray) -> float:
     """Mean of (x - y)^2 over every element, accumulated in float64."""
-    d = np.subtract(x, y, dtype=np.float64).ravel()
-    return float(np.dot(d, d) / d.size)
+    d = np.subtract(x, y, dtype=np.float64)
+    np.square(d, out=d)
+    return float(d.sum() / d.size)
 
 
 def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:

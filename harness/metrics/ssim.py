@@ -14,11 +14,13 @@ the mean of the map (over every channel for colour images). Variants:
 * ``uniform7-sample-valid``: 7x7 box window, variances scaled by N/(N-1) = 49/48 (sample
   covariance), map cropped by 3 pixels (scikit-image ``structural_similarity`` defaults).
 
-Implementation: the four maps x, y, x^2+y^2 and x*y are filtered in one separable pass; only the
-sum s_x^2 + s_y^2 is needed, which saves one of the usual five filterings.
+Implementation: the four maps x, y, x^2+y^2 and x*y are filtered separably (contiguous planes);
+only the sum s_x^2 + s_y^2 is needed, which saves one of the usual five filterings.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -43,51 +45,126 @@ def channel_mix_matrix(channels: int, kernel: np.ndarray) -> np.ndarray:
     return m
 
 
-def _stack(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """HxWx(4C) float64 stack [x, y, x^2 + y^2, x*y] (channels kept together per quantity)."""
-    x3 = x if x.ndim == 3 else x[:, :, None]
-    y3 = y if y.ndim == 3 else y[:, :, None]
-    return np.concatenate([x3, y3, x3 * x3 + y3 * y3, x3 * y3], axis=2)
+def _planes(x: np.ndarray) -> list[np.ndarray]:
+    """Contiguous HxW planes of an HxW or HxWxC image (filtering planes beats interleaved)."""
+    if x.ndim == 2:
+        return [np.ascontiguousarray(x)]
+    return [np.ascontiguousarray(x[:, :, c]) for c in range(x.shape[2])]
 
 
-def _ssim_from_moments(m: np.ndarray, c1: float, c2: float, cov_norm: float = 1.0) -> float:
-    """Mean SSIM from filtered moments [mu_x, mu_y, E(x^2+y^2), E(xy)] stacked on the last axis."""
-    c = m.shape[2] // 4
-    mx, my, sq, xy = (m[:, :, i * c : (i + 1) * c] for i in range(4))
-    mxy = mx * my
-    mm = mx * mx
-    mm += my * my
-    num = 2.0 * mxy + c1
-    num *= (2.0 * cov_norm) * (xy - mxy) + c2
-    den = (sq - mm) * cov_norm + c2
-    den *= mm + c1
-    return float(np.mean(num / den))
+_workspace = threading.local()
+
+
+def _buffers(shape: tuple[int, ...], count: int = 7) -> list[np.ndarray]:
+    """Per-thread scratch planes, reused between calls of the same size (fresh large arrays cost
+    page faults that dominate the arithmetic)."""
+    cached = getattr(_workspace, "planes", None)
+    if cached is None or cached[0] != shape:
+        cached = (shape, [np.empty(shape, np.float64) for _ in range(count)])
+        _workspace.planes = cached
+    return cached[1]
+
+
+def _squares(x: np.ndarray, y: np.ndarray, sq: np.ndarray, xy: np.ndarray) -> None:
+    """sq = x^2 + y^2 and xy = x*y, in place."""
+    np.multiply(x, x, out=sq)
+    np.multiply(y, y, out=xy)
+    sq += xy
+    np.multiply(x, y, out=xy)
+
+
+def _ssim_sum(
+    maps: list[np.ndarray],
+    k: np.ndarray,
+    border: str,
+    crop: int,
+    c1: float,
+    c2: float,
+    cov_norm: float,
+    bufs: list[np.ndarray],
+) -> tuple[float, int]:
+    """(sum, count) of the SSIM map of one plane from its unfiltered [x, y, x^2+y^2, xy]."""
+    a, b, mx, my, msq, mxy, g = bufs
+    for src, dst in zip(maps, (mx, my, msq, mxy), strict=True):
+        correlate_separable(src, k, k, border, out=dst)
+    if crop:
+        a, b, mx, my, msq, mxy, g = (v[crop:-crop, crop:-crop] for v in (a, b, mx, my, msq, mxy, g))
+    np.multiply(mx, my, out=a)  # mu_x mu_y
+    np.multiply(mx, mx, out=b)
+    np.multiply(my, my, out=g)
+    b += g  # mu_x^2 + mu_y^2
+    np.subtract(mxy, a, out=g)
+    g *= 2.0 * cov_norm
+    g += c2
+    a *= 2.0
+    a += c1
+    a *= g  # numerator
+    np.subtract(msq, b, out=g)
+    if cov_norm != 1.0:
+        g *= cov_norm
+    g += c2
+    b += c1
+    g *= b  # denominator
+    a /= g
+    return float(a.sum()), a.size
+
+
+def _mean_ssim(
+    xs: list[np.ndarray],
+    ys: list[np.ndarray],
+    k: np.ndarray,
+    border: str,
+    crop: int,
+    c1: float,
+    c2: float,
+    cov_norm: float = 1.0,
+) -> float:
+    """Mean SSIM over every plane pair."""
+    bufs = _buffers(xs[0].shape)
+    total, count = 0.0, 0
+    for x, y in zip(xs, ys, strict=True):
+        sq, xy = bufs[0], bufs[1]
+        _squares(x, y, sq, xy)
+        s, n = _ssim_sum([x, y, sq, xy], k, border, crop, c1, c2, cov_norm, bufs)
+        total += s
+        count += n
+    return total / count
+
+
+def _mean_ssim_3d(xs: list[np.ndarray], ys: list[np.ndarray], c1: float, c2: float) -> float:
+    """3-D Gaussian SSIM: the channel axis is correlated first (replicate), then H and W."""
+    g = gaussian_kernel_1d(GAUSS_SIZE, GAUSS_SIGMA)
+    mix = channel_mix_matrix(len(xs), g)
+    raw = []
+    for x, y in zip(xs, ys, strict=True):
+        sq, xy = np.empty_like(x), np.empty_like(x)
+        _squares(x, y, sq, xy)
+        raw.append([x, y, sq, xy])
+    bufs = _buffers(xs[0].shape)
+    total, count = 0.0, 0
+    for c in range(len(xs)):
+        mixed = [sum(mix[c, d] * raw[d][q] for d in range(len(xs))) for q in range(4)]
+        s, n = _ssim_sum(mixed, g, "replicate", 0, c1, c2, 1.0, bufs)
+        total += s
+        count += n
+    return total / count
 
 
 def ssim(x: np.ndarray, y: np.ndarray, variant: str, data_range: float = 255.0) -> float:
     """Mean SSIM of two float64 HxW or HxWxC images under ``variant``."""
     c1, c2 = ssim_constants(data_range)
-    stack = _stack(x, y)
+    xs, ys = _planes(x), _planes(y)
     if variant in ("gauss11-valid", "gauss11-replicate-full"):
         g = gaussian_kernel_1d(GAUSS_SIZE, GAUSS_SIGMA)
-        m = correlate_separable(stack, g, g, "replicate")
-        if variant == "gauss11-valid":
-            r = GAUSS_SIZE // 2
-            m = m[r:-r, r:-r]
-        return _ssim_from_moments(m, c1, c2)
+        crop = GAUSS_SIZE // 2 if variant == "gauss11-valid" else 0
+        return _mean_ssim(xs, ys, g, "replicate", crop, c1, c2)
     if variant == "gauss3d-replicate-full":
         if x.ndim != 3:
             raise ValueError("the 3-D SSIM needs HxWxC images")
-        g = gaussian_kernel_1d(GAUSS_SIZE, GAUSS_SIGMA)
-        mix = channel_mix_matrix(x.shape[2], g)
-        h, w, c4 = stack.shape
-        mixed = (stack.reshape(h, w, 4, c4 // 4) @ mix.T).reshape(h, w, c4)
-        m = correlate_separable(mixed, g, g, "replicate")
-        return _ssim_from_moments(m, c1, c2)
+        return _mean_ssim_3d(xs, ys, c1, c2)
     if variant == "uniform7-sample-valid":
         k = np.full(UNIFORM_SIZE, 1.0 / UNIFORM_SIZE)
-        m = correlate_separable(stack, k, k, "reflect101")
-        r = UNIFORM_SIZE // 2
         n = UNIFORM_SIZE * UNIFORM_SIZE
-        return _ssim_from_moments(m[r:-r, r:-r], c1, c2, cov_norm=n / (n - 1.0))
+        crop = UNIFORM_SIZE // 2
+        return _mean_ssim(xs, ys, k, "reflect101", crop, c1, c2, n / (n - 1.0))
     raise ValueError(f"unknown SSIM variant {variant!r}")
