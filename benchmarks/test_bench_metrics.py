@@ -27,7 +27,9 @@ _TIMES: dict[str, float] = {}
 def pair() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:SIZE, 0:SIZE]
-    base = np.stack([xx * 0.4, yy * 0.3, (xx + yy) * 0.2], axis=2) + rng.normal(0, 20, (SIZE, SIZE, 3))
+    base = np.stack([xx * 0.4, yy * 0.3, (xx + yy) * 0.2], axis=2) + rng.normal(
+        0, 20, (SIZE, SIZE, 3)
+    )
     target = np.clip(base, 0, 255).astype(np.uint8)
     noisy = np.clip(target + rng.normal(0, 8, target.shape), 0, 255).astype(np.uint8)
     return noisy, target

@@ -2,7 +2,9 @@
 
 * BT.601 studio-swing luma (ITU-R BT.601; MATLAB ``rgb2ycbcr``; BasicSR ``to_y_channel``):
   Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 for uint8 R, G, B, in [16, 235].
-* MATLAB ``rgb2ycbcr`` on uint8 returns that Y rounded half away from zero to uint8.
+* MATLAB ``rgb2ycbcr`` on uint8 returns that Y rounded half away from zero to uint8, computed
+  as imlincomb((1/255)*65.481, R, (1/255)*128.553, G, (1/255)*24.966, B, 16) in double; the
+  order matters at exact .5 ties, which do occur for some RGB triples.
 * MATLAB ``rgb2gray`` weights are the first row of the inverse NTSC (YIQ) matrix, applied in
   double and rounded half away from zero for uint8 input.
 """
@@ -17,6 +19,7 @@ BT601_Y_WEIGHTS = (65.481, 128.553, 24.966)
 BT601_Y_OFFSET = 16.0
 RGB2GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 _Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
+_Y_WEIGHTS_MATLAB = ((1 / 255) * 65.481, (1 / 255) * 128.553, (1 / 255) * 24.966)
 
 
 def _weighted_sum(
@@ -40,7 +43,8 @@ def rgb_to_y_bt601(rgb: np.ndarray) -> np.ndarray:
 
 
 def _y_matlab_unrounded(rgb: np.ndarray) -> np.ndarray:
-    return _weighted_sum(rgb, _Y_WEIGHTS, BT601_Y_OFFSET, fast=False)
+    # rgb2ycbcr.m for uint8: T = (1/255) * origT, then imlincomb(T1, R, T2, G, T3, B, 16)
+    return _weighted_sum(rgb, _Y_WEIGHTS_MATLAB, BT601_Y_OFFSET, fast=False)
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
