@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -82,12 +83,20 @@ def block_features(coeffs: np.ndarray, block: int) -> np.ndarray:
 
 
 def niqe(luma: np.ndarray) -> float:
-    """NIQE of a float64 HxW luma image on the 0..255 scale (needs at least one 96x96 block)."""
+    """NIQE of a float64 HxW luma image on the 0..255 scale (needs two 96x96 blocks or more)."""
     h, w = luma.shape
     nh, nw = h // BLOCK, w // BLOCK
-    if nh == 0 or nw == 0:
-        raise ValueError(f"NIQE needs at least {BLOCK}x{BLOCK} pixels, got {h}x{w}")
+    if nh * nw < 2:
+        raise ValueError(
+            f"NIQE needs at least two {BLOCK}x{BLOCK} blocks (a covariance), got {h}x{w} pixels"
+        )
     img = luma[: nh * BLOCK, : nw * BLOCK].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # empty AGGD sides give NaN features
+        return _niqe_of_crop(img)
+
+
+def _niqe_of_crop(img: np.ndarray) -> float:
     per_scale = []
     for scale in (1, 2):
         per_scale.append(block_features(mscn(img), BLOCK // scale))
@@ -97,6 +106,10 @@ def niqe(luma: np.ndarray) -> float:
     mu_p, cov_p = pristine_model()
     mu_d = np.nanmean(feats, axis=0)
     clean = feats[~np.isnan(feats).any(axis=1)]
+    if len(clean) < 2 or np.isnan(mu_d).any():
+        raise ValueError(
+            "NIQE is undefined: fewer than two blocks with valid statistics (flat image?)"
+        )
     cov_d = np.cov(clean, rowvar=False)
     diff = mu_p - mu_d
     return float(math.sqrt(diff @ np.linalg.pinv((cov_p + cov_d) / 2.0) @ diff))

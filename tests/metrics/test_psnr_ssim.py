@@ -137,3 +137,19 @@ def test_asymmetric_image_ssim_is_orientation_consistent() -> None:
     ):
         assert abs(ssim(a, b, variant) - ref(a, b)) < 1e-8
         assert abs(ssim(a.T, b.T, variant) - ref(a.T, b.T)) < 1e-8
+
+
+def test_scipy_fallback_equals_the_opencv_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.metrics import color, filters
+
+    a, b = (x.astype(np.float64) for x in PAIRS[1])
+    fast = {
+        v: ssim(a, b, v)
+        for v in ("gauss11-valid", "gauss11-replicate-full", "uniform7-sample-valid")
+    }
+    fast_y = color.rgb_to_y_bt601(PAIRS[1][0])
+    monkeypatch.setattr(filters, "cv2", None)
+    monkeypatch.setattr(color, "cv2", None)
+    for variant, value in fast.items():
+        assert abs(ssim(a, b, variant) - value) < 1e-12
+    np.testing.assert_allclose(color.rgb_to_y_bt601(PAIRS[1][0]), fast_y, atol=1e-12)
