@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress
 
         from harness.images import read_image
-        from harness.metrics.compute import score_image, summarize
+        from harness.metrics.compute import pooled_psnr, score_image, summarize
         from harness.metrics.protocols import get_protocol
 
         proto = get_protocol(protocol)
@@ -104,6 +104,9 @@ def register(app: typer.Typer) -> None:
         csv_path = csv or output_dir / f"scores-{proto.name}.csv"
         table.to_csv(csv_path, index=False)
         typer.echo(f"protocol {proto.name}: {proto.signature}")
+        if proto.aggregation == "pooled-mse":
+            pooled = pooled_psnr(table["mse"].tolist(), proto.data_range)
+            typer.echo(f"psnr (pooled MSE over {len(table)} images): {pooled:.6f}")
         for metric in proto.metrics:
             s = summarize(table[metric].tolist())
             inf = f" ({s['n_inf']} infinite, excluded from the mean)" if s["n_inf"] else ""

@@ -21,7 +21,7 @@ from harness.metrics.imresize import imresize
 from harness.metrics.loe import lightness_order_error
 from harness.metrics.niqe import niqe
 from harness.metrics.protocols import Protocol
-from harness.metrics.psnr import psnr
+from harness.metrics.psnr import mean_squared_error, psnr, psnr_from_mse
 from harness.metrics.quantize import quantize
 from harness.metrics.ssim import ssim
 
@@ -95,6 +95,8 @@ def score_image(
             y /= 255.0
         if "psnr" in protocol.metrics:
             scores["psnr"] = psnr(x, y, protocol.data_range)
+            if protocol.aggregation == "pooled-mse":
+                scores["mse"] = mean_squared_error(x, y)
         if "ssim" in protocol.metrics:
             assert protocol.ssim is not None
             if protocol.ssim != "gauss3d-replicate-full" and min(x.shape[:2]) < 11:
@@ -164,6 +166,12 @@ def _gpu_capable(protocol: Protocol) -> bool:
         and protocol.quantize in ("round-even", "floor-half-up", "none")
         and protocol.color in ("rgb", "y-bt601-float")
     )
+
+
+def pooled_psnr(mses: Sequence[float], data_range: float = 255.0) -> float:
+    """PSNR of the mean MSE over images (the ``pooled-mse`` aggregation, torchmetrics' default);
+    assumes equally sized images."""
+    return psnr_from_mse(float(np.mean(np.asarray(list(mses), np.float64))), data_range)
 
 
 def summarize(values: Sequence[float]) -> dict[str, float | int]:

@@ -12,7 +12,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from harness.errors import HarnessError
 from harness.metrics import get_protocol
 from harness.metrics.batched import score_batch_torch
-from harness.metrics.compute import score_batch, score_image, summarize
+from harness.metrics.compute import pooled_psnr, score_batch, score_image, summarize
 from harness.metrics.protocols import Protocol
 from tests.metrics.reference import (
     imresize_loop,
@@ -211,3 +211,12 @@ def test_bad_batches_raise() -> None:
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(HarnessError, match=r"batch\[0\].*NaN"):
         score_batch(proto, bad, torch.zeros(1, 3, 16, 16))
+
+
+def test_pooled_mse_aggregation() -> None:
+    proto = Protocol(name="p", summary="p", metrics=("psnr",), aggregation="pooled-mse")
+    rows = [score_image(proto, RESTORED[i], TARGETS[i]) for i in range(3)]
+    qs = [_round_even(RESTORED[i]).astype(np.float64) for i in range(3)]
+    mse = np.mean([np.mean((q - t) ** 2) for q, t in zip(qs, TARGETS[:3], strict=True)])
+    assert abs(pooled_psnr([r["mse"] for r in rows]) - 10 * math.log10(255**2 / mse)) < 1e-6
+    assert pooled_psnr([0.0, 0.0]) == math.inf
