@@ -10,7 +10,6 @@ against our ``basicsr-y`` value. pyiqa is timed when installed. Run: ``nox -s be
 from __future__ import annotations
 
 import math
-import time
 
 import cv2
 import numpy as np
@@ -132,4 +131,3 @@ def test_bench_report() -> None:
     print(f"  speed-up vs fastest reference ({best}): {refs[best] / _TIMES['ours']:.1f}x")
     if "ours-gpu-per-image" in _TIMES:
         print(f"  GPU batched speed-up: {refs[best] / _TIMES['ours-gpu-per-image']:.1f}x")
-    _ = time
