@@ -1,0 +1,75 @@
+"""Colour conversions of uint8 RGB images, with the exact coefficients and rounding of each source.
+
+* BT.601 studio-swing luma (ITU-R BT.601; MATLAB ``rgb2ycbcr``; BasicSR ``to_y_channel``):
+  Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 for uint8 R, G, B, in [16, 235].
+* MATLAB ``rgb2ycbcr`` on uint8 returns that Y rounded half away from zero to uint8, computed
+  as imlincomb((1/255)*65.481, R, (1/255)*128.553, G, (1/255)*24.966, B, 16) in double; the
+  order matters at exact .5 ties, which do occur for some RGB triples.
+* MATLAB ``rgb2gray`` weights are the first row of the inverse NTSC (YIQ) matrix, applied in
+  double and rounded half away from zero for uint8 input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.metrics.filters import cv2
+
+BT601_Y_WEIGHTS = (65.481, 128.553, 24.966)
+BT601_Y_OFFSET = 16.0
+RGB2GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+_Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
+_Y_WEIGHTS_MATLAB = ((1 / 255) * 65.481, (1 / 255) * 128.553, (1 / 255) * 24.966)
+
+
+def _weighted_sum(
+    rgb: np.ndarray, weights: tuple[float, float, float], offset: float, fast: bool = False
+) -> np.ndarray:
+    """offset + sum_c weights[c] * rgb[..., c] in float64, accumulated R, G, B in that order
+    (``fast``: one OpenCV pass whose summation order may differ by an ulp; unrounded use only)."""
+    x = rgb.astype(np.float64)
+    if fast and cv2 is not None:
+        return cv2.transform(x, np.array([[*weights, offset]], np.float64))
+    out = x[..., 0] * weights[0]
+    out += x[..., 1] * weights[1]
+    out += x[..., 2] * weights[2]
+    out += offset
+    return out
+
+
+def rgb_to_y_bt601(rgb: np.ndarray) -> np.ndarray:
+    """Unrounded BT.601 luma in [16, 235] (float64 HxW) of a uint8 HxWx3 RGB image."""
+    return _weighted_sum(rgb, _Y_WEIGHTS, BT601_Y_OFFSET, fast=True)
+
+
+def _y_matlab_unrounded(rgb: np.ndarray) -> np.ndarray:
+    # rgb2ycbcr.m for uint8: T = (1/255) * origT, then imlincomb(T1, R, T2, G, T3, B, 16)
+    return _weighted_sum(rgb, _Y_WEIGHTS_MATLAB, BT601_Y_OFFSET, fast=False)
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """MATLAB's rounding to uint8 (half away from zero, saturating), as float64."""
+    return np.clip(np.floor(np.abs(x) + 0.5) * np.sign(x), 0.0, 255.0)
+
+
+def rgb_to_y_matlab(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2ycbcr(uint8)`` luma: BT.601 Y rounded to integers (float64 HxW)."""
+    return round_half_away(_y_matlab_unrounded(rgb))
+
+
+def rgb_to_gray_matlab(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2gray(uint8)``: weighted sum rounded to integers (float64 HxW)."""
+    return round_half_away(_weighted_sum(rgb, RGB2GRAY_WEIGHTS, 0.0))
+
+
+def convert(rgb: np.ndarray, color: str) -> np.ndarray:
+    """uint8 HxWx3 RGB -> float64 HxW (luma/gray) or HxWx3 (rgb) in the protocol's colour space."""
+    if color == "rgb":
+        return rgb.astype(np.float64)
+    if color == "y-bt601-float":
+        return rgb_to_y_bt601(rgb)
+    if color == "y-matlab-rgb2ycbcr":
+        return rgb_to_y_matlab(rgb)
+    if color == "gray-matlab-rgb2gray":
+        return rgb_to_gray_matlab(rgb)
+    raise ValueError(f"unknown colour space {color!r}")

@@ -1,0 +1,184 @@
+"""Score restored images under a :class:`Protocol`: one image (numpy) or a batch (torch).
+
+Input conventions: ``restored`` is float HxWx3 RGB in [0, 1] (the model's output in memory; the
+protocol's quantisation is applied) or uint8 HxWx3 (already quantised, e.g. read from disk);
+``target`` and ``degraded`` are uint8 HxWx3 RGB. Float values up to 1/255 outside [0, 1] are
+clamped (as every reference does); anything further out is an error, as are NaN/inf, wrong
+shapes or channel counts, other dtypes (16-bit...) and empty images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.errors import HarnessError
+from harness.metrics import color as colorspace
+from harness.metrics.imresize import imresize
+from harness.metrics.loe import lightness_order_error
+from harness.metrics.niqe import niqe
+from harness.metrics.protocols import Protocol
+from harness.metrics.psnr import mean_squared_error, psnr, psnr_from_mse
+from harness.metrics.quantize import quantize
+from harness.metrics.ssim import ssim
+
+RANGE_TOLERANCE = 1.0 / 255.0
+
+
+def _fail(name: str, role: str, problem: str) -> HarnessError:
+    label = f"{name}: " if name else ""
+    return HarnessError(f"{label}{role} image {problem}")
+
+
+def _check(image: Any, role: str, name: str, allow_float: bool) -> np.ndarray:
+    """Validate one image and return it as an ndarray (raises HarnessError naming the problem)."""
+    if not isinstance(image, np.ndarray):
+        raise _fail(name, role, f"is a {type(image).__name__}, not a numpy array")
+    if image.size == 0:
+        raise _fail(name, role, f"is empty (shape {image.shape})")
+    if image.ndim != 3 or image.shape[2] != 3:
+        chans = image.shape[2] if image.ndim == 3 else 1
+        raise _fail(name, role, f"has shape {image.shape}: need HxWx3 RGB, got {chans} channel(s)")
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype.kind == "f" and allow_float:
+        if not np.isfinite(image).all():
+            raise _fail(name, role, "contains NaN or infinite values")
+        lo, hi = float(image.min()), float(image.max())
+        if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
+            raise _fail(name, role, f"has values in [{lo:.4g}, {hi:.4g}], outside [0, 1]")
+        return image
+    if image.dtype.kind in "ui" and image.dtype.itemsize > 1:
+        raise _fail(name, role, f"has dtype {image.dtype} (16-bit or wider); need 8-bit uint8")
+    need = "uint8 or float in [0, 1]" if allow_float else "uint8"
+    raise _fail(name, role, f"has dtype {image.dtype}; need {need}")
+
+
+def _crop(x: np.ndarray, border: int) -> np.ndarray:
+    return x[border:-border, border:-border] if border else x
+
+
+def score_image(
+    protocol: Protocol,
+    restored: np.ndarray,
+    target: np.ndarray | None,
+    degraded: np.ndarray | None = None,
+    *,
+    name: str = "",
+) -> dict[str, float]:
+    """Every metric of ``protocol`` for one image; PSNR of identical images is ``inf``."""
+    restored = _check(restored, "restored", name, allow_float=True)
+    if restored.dtype != np.uint8:
+        restored = quantize(restored, protocol.quantize, protocol.jpeg_quality)
+    scores: dict[str, float] = {}
+    if protocol.needs_target:
+        if target is None:
+            raise _fail(name, "target", f"is missing; protocol {protocol.name} needs ground truth")
+        target = _check(target, "target", name, allow_float=False)
+        if target.shape != restored.shape:
+            if protocol.gt_resize == "matlab-bicubic":
+                target = imresize(target, restored.shape[:2])
+            else:
+                raise _fail(
+                    name, "restored", f"has shape {restored.shape} but target has {target.shape}"
+                )
+        border = protocol.crop_border
+        if border and (2 * border >= restored.shape[0] or 2 * border >= restored.shape[1]):
+            raise _fail(name, "restored", f"is too small for a {border}-pixel border crop")
+        x = colorspace.convert(_crop(restored, border), protocol.color)
+        y = colorspace.convert(_crop(target, border), protocol.color)
+        if protocol.data_range == 1.0:
+            x /= 255.0
+            y /= 255.0
+        if "psnr" in protocol.metrics:
+            scores["psnr"] = psnr(x, y, protocol.data_range)
+            if protocol.aggregation == "pooled-mse":
+                scores["mse"] = mean_squared_error(x, y)
+        if "ssim" in protocol.metrics:
+            assert protocol.ssim is not None
+            if protocol.ssim != "gauss3d-replicate-full" and min(x.shape[:2]) < 11:
+                raise _fail(name, "restored", f"is too small for SSIM ({x.shape[:2]})")
+            scores["ssim"] = ssim(x, y, protocol.ssim, protocol.data_range)
+    if "niqe" in protocol.metrics:
+        luma_space = "y-matlab-rgb2ycbcr" if protocol.color == "rgb" else protocol.color
+        luma = colorspace.convert(_crop(restored, protocol.crop_border), luma_space)
+        try:
+            scores["niqe"] = niqe(luma)
+        except ValueError as exc:
+            raise _fail(name, "restored", str(exc)) from None
+    if "loe" in protocol.metrics:
+        if degraded is None:
+            raise _fail(name, "degraded", f"is missing; protocol {protocol.name} needs it for LOE")
+        degraded = _check(degraded, "degraded", name, allow_float=False)
+        if degraded.shape != restored.shape:
+            raise _fail(
+                name, "restored", f"has shape {restored.shape} but degraded has {degraded.shape}"
+            )
+        enhanced = restored if restored.dtype == np.uint8 else np.round(restored).astype(np.uint8)
+        scores["loe"] = lightness_order_error(degraded, enhanced)
+    return scores
+
+
+def _tensor_to_uint8(t: Any) -> np.ndarray:
+    """[3,H,W] float tensor holding exact uint8/255 values -> uint8 HxWx3."""
+    return np.round(t.detach().double().cpu().numpy() * 255.0).astype(np.uint8).transpose(1, 2, 0)
+
+
+def score_batch(
+    protocol: Protocol, restored: Any, target: Any | None, degraded: Any | None = None
+) -> list[dict[str, float]]:
+    """Metrics for a [B,3,H,W] batch (CPU or CUDA tensors); equal to ``score_image`` per image."""
+    import torch
+
+    if not isinstance(restored, torch.Tensor) or restored.ndim != 4 or restored.shape[1] != 3:
+        shape = tuple(restored.shape) if hasattr(restored, "shape") else type(restored).__name__
+        raise HarnessError(f"restored batch has shape {shape}; need a [B,3,H,W] tensor")
+    for role, other in (("target", target), ("degraded", degraded)):
+        if other is not None and tuple(other.shape) != tuple(restored.shape):
+            raise HarnessError(
+                f"{role} batch has shape {tuple(other.shape)}, restored {tuple(restored.shape)}"
+            )
+    if restored.is_cuda and _gpu_capable(protocol):
+        from harness.metrics.batched import score_batch_torch
+
+        if not torch.isfinite(restored).all():
+            raise HarnessError("restored batch contains NaN or infinite values")
+        lo, hi = float(restored.min()), float(restored.max())
+        if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
+            raise HarnessError(f"restored batch has values in [{lo:.4g}, {hi:.4g}], outside [0, 1]")
+        return score_batch_torch(protocol, restored, target)
+    results = []
+    for i in range(restored.shape[0]):
+        out = restored[i].detach().to("cpu", torch.float32).numpy().transpose(1, 2, 0)
+        tgt = _tensor_to_uint8(target[i]) if target is not None else None
+        deg = _tensor_to_uint8(degraded[i]) if degraded is not None else None
+        results.append(score_image(protocol, out, tgt, deg, name=f"batch[{i}]"))
+    return results
+
+
+def _gpu_capable(protocol: Protocol) -> bool:
+    """Whether the torch path covers every step of the protocol."""
+    return (
+        set(protocol.metrics) <= {"psnr", "ssim"}
+        and protocol.quantize in ("round-even", "floor-half-up", "none")
+        and protocol.color in ("rgb", "y-bt601-float")
+    )
+
+
+def pooled_psnr(mses: Sequence[float], data_range: float = 255.0) -> float:
+    """PSNR of the mean MSE over images (the ``pooled-mse`` aggregation, torchmetrics' default);
+    assumes equally sized images."""
+    return psnr_from_mse(float(np.mean(np.asarray(list(mses), np.float64))), data_range)
+
+
+def summarize(values: Sequence[float]) -> dict[str, float | int]:
+    """Mean over finite values plus n (all values) and n_inf (infinite values, e.g. PSNR of twins)."""
+    arr = np.asarray(list(values), dtype=np.float64)
+    if np.isnan(arr).any():
+        raise HarnessError("cannot summarize: a metric value is NaN")
+    finite = arr[np.isfinite(arr)]
+    mean = float(finite.mean()) if finite.size else math.nan
+    return {"mean": mean, "n": int(arr.size), "n_inf": int(np.isinf(arr).sum())}
