@@ -28,9 +28,9 @@ def test_t_network_and_sampler_match_reference(t_checkpoint) -> None:
     path, ema, _ = t_checkpoint
     method = create_method("diffuir", variant="t", weights=str(path))
     unet = method.module()
-    cond, z = _inputs((2, 3, 37, 53), seed=5)
-    x6 = torch.cat([torch.rand(2, 3, 37, 53) * 2 - 1, cond * 2 - 1], 1)
-    tau = torch.tensor([993.647156, 433.621399])
+    cond, z = _inputs((1, 3, 37, 53), seed=5)
+    x6 = torch.cat([torch.rand(1, 3, 37, 53) * 2 - 1, cond * 2 - 1], 1)
+    tau = torch.tensor([433.621399])
     with torch.no_grad():
         want_net = ref_unet(ema, "t", x6, tau)
         want = ref_sample(ema, "t", cond, z, steps=3)
