@@ -37,7 +37,9 @@ def test_noise_seed_is_sha256_of_seed_and_id() -> None:
     digest = hashlib.sha256(b"7:rain/001.png").digest()
     assert noise_seed(7, "rain/001.png") == int.from_bytes(digest[:8], "big") & (2**63 - 1)
     a = image_noise(7, "rain/001.png", (3, 5, 6))
-    b = torch.randn((3, 5, 6), generator=torch.Generator().manual_seed(noise_seed(7, "rain/001.png")))
+    b = torch.randn(
+        (3, 5, 6), generator=torch.Generator().manual_seed(noise_seed(7, "rain/001.png"))
+    )
     assert torch.equal(a, b)
     assert not torch.equal(a, image_noise(8, "rain/001.png", (3, 5, 6)))
     stacked = batch_noise(7, ["x", "rain/001.png"], (3, 5, 6))
@@ -81,7 +83,9 @@ def test_histeq_matches_opencv_per_channel() -> None:
 def test_restore_honours_lol_histeq(method: DiffUIR) -> None:
     rng = np.random.default_rng(1)
     dark = rng.integers(0, 50, (24, 20, 3), dtype=np.uint8)
-    equalized = np.stack([cv2.equalizeHist(np.ascontiguousarray(dark[..., c])) for c in range(3)], -1)
+    equalized = np.stack(
+        [cv2.equalizeHist(np.ascontiguousarray(dark[..., c])) for c in range(3)], -1
+    )
     flagged = ImageBatch(
         images=to_tensor(dark)[None], ids=("lol",), preprocess=frozenset({"lol-histeq"})
     )
@@ -100,10 +104,10 @@ def test_width_tiles() -> None:
 
 def test_udc_split_restores_halves_independently() -> None:
     method = DiffUIR(random_init=True, steps=1)
-    images = torch.rand(1, 3, 16, 1030, generator=torch.Generator().manual_seed(2))
+    images = torch.rand(1, 3, 16, 1040, generator=torch.Generator().manual_seed(2))
     batch = ImageBatch(images=images, ids=("poled-1",), preprocess=frozenset({"udc-half-split"}))
     out = method.restore(batch)
-    noise = image_noise(0, "poled-1", (3, 16, 1030))[None]
+    noise = image_noise(0, "poled-1", (3, 16, 1040))[None]
     with torch.inference_mode():
         left = sample(method.module(), method.schedule, images[..., :1024], noise[..., :1024], 1)
         right = sample(method.module(), method.schedule, images[..., 1024:], noise[..., 1024:], 1)
