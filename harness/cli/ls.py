@@ -73,7 +73,10 @@ def _line(kind: str, row: dict[str, object]) -> str:
         )
         blind = "" if row["blind"] else " [needs task label]"
         return f"{row['name']:<14} {row['summary']}{blind}\n{'':<14} variants: {sizes}; tasks: {', '.join(row['tasks'])}"
-    return f"{row['name']:<20} {row.get('summary', '')}"
+    line = f"{row['name']:<20} {row.get('summary', '')}"
+    if kind == "protocols":
+        line += f"\n{'':<20} {row['signature']}"
+    return line
 
 
 def register(app: typer.Typer) -> None:

@@ -138,8 +138,9 @@ def _chromium() -> str | None:
 @pytest.mark.browser
 def test_html_renders_in_headless_chromium_without_console_errors(two_runs, tmp_path):
     browser = _chromium()
-    if browser is None:
-        pytest.skip("chromium is not installed (scripts/test.sh installs it with apt-get)")
+    assert browser is not None, (
+        "chromium is not installed: scripts/test.sh installs it (apt-get install chromium)"
+    )
     store, ids = two_runs
     index = write_report(store, ids, tmp_path / "rep", ("html",))["html"][0]
     profile = tmp_path / "profile"
