@@ -1,0 +1,109 @@
+"""The shipped diffuir-t-mini weights on the embedded mini suite: the CI gate and issue 7's claims.
+
+One DiffUIR run and the classical runs are made once per session through the real CLI, then:
+- the regression gate passes against the committed baseline (reports/baselines/mini.json);
+- DiffUIR beats identity (no restoration) on every task benchmark;
+- DiffUIR beats every classical baseline on mean PSNR over the five tasks;
+- the weights file is the one the weights manifest pins.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.checkpoints import sha256_file
+from harness.paths import REPO_ROOT
+
+TASK_BENCHMARKS = ("mini-derain", "mini-desnow", "mini-dehaze", "mini-deblur", "mini-lowlight")
+CLASSICAL = ("dcp", "lime", "richardson-lucy", "median")
+
+
+def _harness(*args: str) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "harness", "--device", "cpu", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=1800,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("mini-store") / "results.sqlite"
+    for method in ("diffuir", "identity", *CLASSICAL):
+        _harness(
+            "run",
+            "--method",
+            method,
+            "--suite",
+            "mini",
+            "--store",
+            str(path),
+            "--no-report",
+            "--workers",
+            "0",
+        )
+    return path
+
+
+def _mean_psnr(store: Path) -> dict[tuple[str, str], float]:
+    con = sqlite3.connect(store)
+    methods = dict(con.execute("select run_id, method from runs"))
+    values: dict[tuple[str, str], list[float]] = {}
+    for run_id, bench, metrics in con.execute(
+        "select run_id, benchmark, metrics_json from results where status = 'ok'"
+    ):
+        psnr = json.loads(metrics).get("psnr")
+        if psnr is not None:
+            values.setdefault((methods[run_id], bench), []).append(float(psnr))
+    return {k: sum(v) / len(v) for k, v in values.items()}
+
+
+def test_gate_passes_against_the_committed_baseline(store: Path) -> None:
+    con = sqlite3.connect(store)
+    (run_id,) = con.execute("select run_id from runs where method = 'diffuir'").fetchone()
+    out = _harness(
+        "gate",
+        str(run_id),
+        "--store",
+        str(store),
+        "--baseline",
+        str(REPO_ROOT / "reports" / "baselines" / "mini.json"),
+    )
+    assert "gate passed" in out.stdout
+
+
+def test_diffuir_beats_identity_on_every_task(store: Path) -> None:
+    psnr = _mean_psnr(store)
+    for bench in TASK_BENCHMARKS:
+        assert psnr[("diffuir", bench)] > psnr[("identity", bench)], bench
+
+
+def test_diffuir_beats_every_classical_baseline_on_the_five_task_mean(store: Path) -> None:
+    psnr = _mean_psnr(store)
+
+    def mean(method: str) -> float:
+        return sum(psnr[(method, b)] for b in TASK_BENCHMARKS) / len(TASK_BENCHMARKS)
+
+    for method in CLASSICAL:
+        assert mean("diffuir") > mean(method), method
+
+
+def test_shipped_weights_match_the_manifest() -> None:
+    manifest = yaml.safe_load((REPO_ROOT / "baselines" / "diffuir" / "weights.yaml").read_text())
+    entries = manifest["weights"] if isinstance(manifest, dict) else manifest
+    entry = next(e for e in entries if e["name"] == "diffuir-t-mini")
+    path = REPO_ROOT / entry["file"]
+    assert path.is_file()
+    assert entry["sha256"] == sha256_file(path)
+    assert entry["default"] is True and entry["variant"] == "t"
