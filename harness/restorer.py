@@ -89,8 +89,9 @@ class Restorer(ABC):
         *,
         resume: bool = True,
         progress: bool = True,
+        init_weights: Path | None = None,
     ) -> Path:
-        """Train this method from ``config``; return the path of the exported weights."""
+        """Train this method from ``config`` (optionally from ``init_weights``); return the weights."""
         from harness.errors import HarnessError
 
         raise HarnessError(f"method {cls.name!r} cannot be trained by the harness")

@@ -37,6 +37,10 @@ class TrainConfig(BaseModel):
     seed: int = 10
     crop: int = Field(96, ge=16)
     batch_per_task: int = Field(2, ge=1)
+    task_batch: dict[str, int] = Field(default_factory=dict)
+    """Per-task overrides of ``batch_per_task`` (e.g. {"deblur": 4}) for task-weighted batches."""
+    init_weights_sha256: str | None = None
+    """sha256 of the weights training started from (fine-tuning), or None for a fresh init."""
     lr: float = 8e-5
     betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 1.0
@@ -60,7 +64,18 @@ class TaskImages:
 class PatchSampler:
     """Draws mixed-task batches of random crops with a shared horizontal flip per pair."""
 
-    def __init__(self, tasks: list[TaskImages], crop: int, batch_per_task: int) -> None:
+    def __init__(
+        self,
+        tasks: list[TaskImages],
+        crop: int,
+        batch_per_task: int,
+        task_batch: dict[str, int] | None = None,
+    ) -> None:
+        unknown = set(task_batch or {}) - {t.task for t in tasks}
+        if unknown:
+            raise HarnessError(
+                f"--task-batch names tasks not in the training data: {', '.join(sorted(unknown))}"
+            )
         for task in tasks:
             for img in task.inputs:
                 if min(img.shape[-2:]) < crop:
@@ -72,13 +87,14 @@ class PatchSampler:
         self.tasks = tasks
         self.crop = crop
         self.batch_per_task = batch_per_task
+        self.task_batch = dict(task_batch or {})
 
     def sample(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch: (degraded, clean) float32 [N, 3, crop, crop] in [0, 1]."""
         cond, clean = [], []
         c = self.crop
         for task in self.tasks:
-            for _ in range(self.batch_per_task):
+            for _ in range(self.task_batch.get(task.task, self.batch_per_task)):
                 i = int(torch.randint(len(task.inputs), (1,), generator=gen))
                 x, y = task.inputs[i], task.targets[i]
                 h, w = x.shape[-2:]

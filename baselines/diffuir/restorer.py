@@ -194,11 +194,19 @@ class DiffUIR(Restorer):
         *,
         resume: bool = True,
         progress: bool = True,
+        init_weights: Path | None = None,
     ) -> Path:
         """Train DiffUIR (see ``baselines.diffuir.training``); return the written weights file."""
         from baselines.diffuir.training import train_diffuir
 
-        return train_diffuir(config, out, data_root, resume=resume, progress=progress)
+        return train_diffuir(
+            config,
+            Path(out),
+            Path(data_root),
+            resume=resume,
+            progress=progress,
+            init_weights=init_weights,
+        )
 
 
 def _equalize_batch(x: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,13 @@ def _histeq_preprocess(image: np.ndarray, flags: frozenset[str]) -> np.ndarray:
 
 
 def train_diffuir(
-    config: TrainConfig, out: Path, data_root: Path, *, resume: bool = True, progress: bool = True
+    config: TrainConfig,
+    out: Path,
+    data_root: Path,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    init_weights: Path | None = None,
 ) -> Path:
     """Train a DiffUIR variant; write EMA weights as safetensors plus a JSON record; return the file."""
     from safetensors.torch import save_file
@@ -52,9 +58,18 @@ def train_diffuir(
 
     torch.manual_seed(config.seed)  # the initial weights
     unet = build_unet(config.variant)
+    if init_weights is not None:
+        from baselines.diffuir.checkpoint import load_into, load_unet_weights
+        from harness.errors import HarnessError
+
+        loaded = load_unet_weights(init_weights)
+        if config.init_weights_sha256 not in (None, loaded.sha256):
+            raise HarnessError(f"{init_weights}: sha256 {loaded.sha256} is not the one configured")
+        config = config.model_copy(update={"init_weights_sha256": loaded.sha256})
+        load_into(unet, loaded, config.variant)
     schedule = Schedule().to(config.device)
     tasks = load_task_images(config.train_suite, data_root, _histeq_preprocess)
-    sampler = PatchSampler(tasks, config.crop, config.batch_per_task)
+    sampler = PatchSampler(tasks, config.crop, config.batch_per_task, config.task_batch)
     started = time.time()
 
     def loss_fn(model, cond, clean, gen):

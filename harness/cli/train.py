@@ -32,6 +32,14 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(help="EMA copies the weights until this counter.")
         ] = 100,
         checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 200,
+        task_batch: Annotated[
+            list[str] | None,
+            typer.Option("--task-batch", help="TASK=N: crops of that task per batch (repeatable)."),
+        ] = None,
+        init_weights: Annotated[
+            Path | None,
+            typer.Option("--init-weights", help="Start from these weights (fine-tuning)."),
+        ] = None,
         fresh: Annotated[
             bool, typer.Option("--fresh", help="Ignore an existing checkpoint in --out.")
         ] = False,
@@ -43,6 +51,14 @@ def register(app: typer.Typer) -> None:
         from harness.training import TrainConfig
 
         settings = settings_of(ctx)
+        overrides: dict[str, int] = {}
+        for item in task_batch or []:
+            task, sep, count = item.partition("=")
+            if not sep or not count.isdigit() or int(count) < 1:
+                raise typer.BadParameter(
+                    f"{item!r}: expected TASK=N with N >= 1", param_hint="--task-batch"
+                )
+            overrides[task] = int(count)
         cls = method_class(method)
         config = TrainConfig(
             method=method,
@@ -52,6 +68,7 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             crop=crop,
             batch_per_task=batch_per_task,
+            task_batch=overrides,
             lr=lr,
             ema_update_every=ema_update_every,
             ema_update_after_step=ema_update_after_step,
