@@ -254,6 +254,8 @@ def fit(
     step, history = 0, []
     if resume and (out / STATE_FILE).is_file():
         step, history, saved = load_checkpoint_dir(out, model, ema, opt, gen)
+        # fields a run saved before they existed take their defaults
+        saved = TrainConfig.model_validate(saved).model_dump(mode="json")
         mismatched = {
             k
             for k, v in config.model_dump(mode="json").items()

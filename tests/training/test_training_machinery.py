@@ -160,3 +160,17 @@ def test_resume_with_other_options_is_refused(tmp_path) -> None:
     other = _config(6).model_copy(update={"lr": 0.5})
     with pytest.raises(HarnessError, match="different configuration"):
         fit(_Tiny(), _loss, PatchSampler(tasks, 16, 2), other, tmp_path, progress=False)
+
+
+def test_task_batch_overrides_the_per_task_count() -> None:
+    tasks = _tasks()
+    for t in tasks:  # tag each task's images with a distinct constant so counts can be read back
+        value = 10 if t.task == "derain" else 200
+        t.inputs = [torch.full_like(x, value) for x in t.inputs]
+        t.targets = [x.clone() for x in t.inputs]
+    sampler = PatchSampler(tasks, crop=8, batch_per_task=1, task_batch={"derain": 3})
+    cond, _ = sampler.sample(torch.Generator().manual_seed(0))
+    firsts = [round(float(c[0, 0, 0]) * 255) for c in cond]
+    assert sorted(firsts) == [10, 10, 10, 200]
+    with pytest.raises(HarnessError, match="task-batch"):
+        PatchSampler(tasks, crop=8, batch_per_task=1, task_batch={"deblur": 2})
