@@ -31,6 +31,7 @@ _VERB_MODULES = (
     "run",
     "report",
     "gate",
+    "reproduce",
     "score",
     "ls",
     "data",

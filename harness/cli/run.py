@@ -1,19 +1,142 @@
-"""``harness run``: run a method on a suite or benchmark and store per-image results."""
+"""``harness run``: run a method on a suite or benchmark, store per-image results, write the report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from harness.errors import HarnessError
+
+def print_run_table(store_path: Path, run_id: int) -> None:
+    """Print the per-benchmark means (with CI) of one run."""
+    from harness.report.tables import load_report_data, main_table_text, main_tables, markdown_table
+    from harness.store import Store
+
+    with Store(store_path) as store:
+        data = load_report_data(store, [run_id])
+    for table in main_tables(data):
+        text = main_table_text(table).T
+        text.index = [f"{b} {m}" for _, b, m in text.index]
+        typer.echo(markdown_table(text, index=True))
+        for bench, sig in table.signatures.items():
+            typer.echo(f"  {bench}: {sig}")
+    failed = data.results[data.results["status"] == "failed"] if not data.results.empty else None
+    if failed is not None and len(failed):
+        typer.secho(f"{len(failed)} image(s) failed:", fg=typer.colors.YELLOW)
+        for row in failed.itertuples():
+            typer.echo(f"  {row.benchmark}/{row.image_id}: {row.reason}")
 
 
 def register(app: typer.Typer) -> None:
     """Attach the ``run`` verb to the app."""
 
-    @app.command(
-        "run",
-        help="Run a method on a suite or benchmark and store per-image results. (not available yet)",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def _run() -> None:
-        raise HarnessError("`harness run` is not available in this version yet")
+    @app.command("run")
+    def run(
+        ctx: typer.Context,
+        method: Annotated[
+            str, typer.Option("--method", "-m", help="Method name (harness ls methods).")
+        ],
+        suite: Annotated[
+            str,
+            typer.Option(
+                "--suite", "-s", help="universal, zero-shot, all, mini, or one benchmark."
+            ),
+        ] = "mini",
+        variant: Annotated[str | None, typer.Option("--variant", help="Method variant.")] = None,
+        weights: Annotated[str | None, typer.Option("--weights", help="Checkpoint path.")] = None,
+        protocol: Annotated[
+            str | None,
+            typer.Option("--protocol", help="Score every benchmark under this protocol."),
+        ] = None,
+        steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps.")] = None,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        device: Annotated[
+            str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")
+        ] = None,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", "-b", min=1, help="Same-size images per batch.")
+        ] = 1,
+        save_images: Annotated[
+            bool, typer.Option("--save-images", help="Save restored images (report gallery).")
+        ] = False,
+        limit: Annotated[
+            int | None, typer.Option("--limit", min=1, help="At most N images per benchmark.")
+        ] = None,
+        workers: Annotated[
+            int | None, typer.Option("--workers", min=0, help="DataLoader decode workers.")
+        ] = None,
+        store: Annotated[
+            Path | None,
+            typer.Option("--store", help="Result store (default <cache>/results.sqlite)."),
+        ] = None,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Recompute a stored run instead of resuming it.")
+        ] = False,
+        allow_unverified: Annotated[
+            bool, typer.Option("--allow-unverified", help="Accept data without a checksum lock.")
+        ] = False,
+        report_dir: Annotated[
+            Path, typer.Option("--report-dir", help="Where the run's HTML report goes.")
+        ] = Path("harness-report"),
+        no_report: Annotated[
+            bool, typer.Option("--no-report", help="Do not write a report.")
+        ] = False,
+    ) -> None:
+        """Run a method on a suite or benchmark; store per-image results; write the HTML report."""
+        from harness.cli import settings_of
+        from harness.report import write_report
+        from harness.runner import RichProgress, RunConfig
+        from harness.runner import run as run_jobs
+        from harness.store import default_store_path
+
+        settings = settings_of(ctx)
+        store_path = store or default_store_path(settings.cache_dir)
+        config = RunConfig(
+            method=method,
+            suite=suite,
+            variant=variant,
+            weights=weights,
+            protocol=protocol,
+            steps=steps,
+            seed=seed,
+            device=device or settings.device,
+            batch_size=batch_size,
+            save_images=save_images,
+            limit=limit,
+            overwrite=overwrite,
+            allow_unverified=allow_unverified,
+            workers=workers,
+            data_root=settings.data_root,
+            store_path=store_path,
+            images_dir=settings.cache_dir / "outputs",
+        )
+        progress = RichProgress() if settings.verbosity >= 0 else None
+        try:
+            summary = run_jobs(config, progress=progress)
+        finally:
+            if progress is not None:
+                progress.stop()
+        typer.echo(
+            f"run {summary.run_id} ({'resumed' if summary.resumed else 'new'}) in {store_path}"
+        )
+        for outcome in summary.benchmarks:
+            if outcome.skipped:
+                typer.echo(f"  {outcome.name}: {outcome.skipped} image(s) already scored, skipped")
+        if summary.missing:
+            typer.secho(
+                f"{len(summary.missing)} benchmark(s) not present, skipped:", fg=typer.colors.YELLOW
+            )
+            for name, message in summary.missing.items():
+                typer.echo(f"  {name}: " + message.replace("\n", "\n    "))
+        if not summary.benchmarks:
+            from harness.errors import HarnessError
+
+            raise HarnessError(
+                f"no benchmark of {suite!r} is present under {settings.data_root}",
+                hint="`harness data` fetches them; `--suite mini` runs on the embedded data",
+            )
+        print_run_table(store_path, summary.run_id)
+        if not no_report:
+            files = write_report(store_path, [summary.run_id], report_dir, ("html",))
+            typer.echo(f"report: {files['html'][0].resolve()}")

@@ -1,0 +1,102 @@
+"""``harness reproduce``: run every method that can run here on every suite present; one report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+FULL_SUITES = ("universal", "zero-shot")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``reproduce`` verb to the app."""
+
+    @app.command("reproduce")
+    def reproduce(
+        ctx: typer.Context,
+        methods: Annotated[
+            list[str] | None, typer.Option("--method", "-m", help="Only these methods.")
+        ] = None,
+        out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path(
+            "harness-report"
+        ),
+        store: Annotated[Path | None, typer.Option("--store", help="Result store.")] = None,
+        limit: Annotated[
+            int | None, typer.Option("--limit", min=1, help="At most N images per benchmark.")
+        ] = None,
+        device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda.")] = None,
+    ) -> None:
+        """Run every runnable method on the mini suite (and the full suites whose data is here)."""
+        from harness.cli import settings_of
+        from harness.errors import HarnessError
+        from harness.registry import method_names
+        from harness.report import write_report
+        from harness.runner import RichProgress, RunConfig, run
+        from harness.store import default_store_path
+
+        settings = settings_of(ctx)
+        store_path = store or default_store_path(settings.cache_dir)
+        missing: dict[str, str] = {}
+        suites = ["mini"] + [s for s in FULL_SUITES if _has_data(s, settings, missing)]
+        typer.echo(f"suites to run: {', '.join(suites)}")
+        run_ids: list[int] = []
+        skipped: dict[str, str] = {}
+        for method in methods or method_names():
+            for suite in suites:
+                config = RunConfig(
+                    method=method,
+                    suite=suite,
+                    device=device or settings.device,
+                    limit=limit,
+                    data_root=settings.data_root,
+                    store_path=store_path,
+                    images_dir=settings.cache_dir / "outputs",
+                    save_images=True,
+                )
+                typer.echo(f"== {method} on {suite}")
+                progress = RichProgress() if settings.verbosity >= 0 else None
+                try:
+                    summary = run(config, progress=progress)
+                except HarnessError as exc:
+                    skipped[f"{method} ({suite})"] = str(exc).splitlines()[0]
+                    typer.secho(f"   skipped: {str(exc).splitlines()[0]}", fg="yellow")
+                    continue
+                finally:
+                    if progress is not None:
+                        progress.stop()
+                if summary.benchmarks:
+                    run_ids.append(summary.run_id)
+                missing.update(summary.missing)
+        if not run_ids:
+            raise HarnessError("no method could run on any suite", hint="see the reasons above")
+        files = write_report(store_path, run_ids, out, ("html", "md", "csv", "latex", "json"))
+        typer.echo(f"\nreport: {files['html'][0].resolve()}")
+        if skipped:
+            typer.echo(f"\n{len(skipped)} method run(s) skipped:")
+            for name, reason in skipped.items():
+                typer.echo(f"  {name}: {reason}")
+        absent = {k: v for k, v in missing.items() if not k.startswith("mini")}
+        typer.echo(f"\n{len(absent)} of the full benchmarks are not present here:")
+        for name, message in sorted(absent.items()):
+            typer.echo(f"  {name}: " + message.replace("\n", "\n    "))
+
+
+def _has_data(suite: str, settings, missing: dict[str, str]) -> bool:
+    """True when at least one benchmark of ``suite`` is present; records the absent ones."""
+    from harness.errors import HarnessError
+    from harness.runner import _is_missing_benchmark, _open_benchmark, _resolve_suite
+
+    try:
+        names = _resolve_suite(suite)
+    except HarnessError:
+        return False
+    present = False
+    for name in names:
+        try:
+            _open_benchmark(name, settings.data_root, False)
+            present = True
+        except HarnessError as exc:  # missing, or present but unusable: both are listed
+            missing[name] = str(exc) if _is_missing_benchmark(exc) else f"unusable: {exc}"
+    return present

@@ -1,0 +1,188 @@
+"""The self-contained HTML report: jinja2 template, inline CSS, figures and crops as base64 PNG."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.report.figures import Figure, crop_png_base64
+from harness.report.tables import (
+    MainTable,
+    ReportData,
+    format_cell,
+    higher_is_better,
+)
+
+TEMPLATE_NAME = "report.html.j2"
+GALLERY_IMAGES = 8
+
+
+def template_dir() -> Path:
+    """Where report.html.j2 lives (reports/templates in the repository)."""
+    from harness.paths import reports_dir
+
+    return reports_dir() / "templates"
+
+
+def _esc(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return html.escape(str(value))
+
+
+def main_table_html(table: MainTable) -> str:
+    """A main table as HTML, the best value of each column in bold."""
+    cols = list(table.mean.columns)
+    out = ['<table class="main"><thead><tr><th rowspan="3">method</th>']
+    tasks: list[tuple[str, int]] = []
+    for c in cols:
+        if tasks and tasks[-1][0] == c[0]:
+            tasks[-1] = (c[0], tasks[-1][1] + 1)
+        else:
+            tasks.append((c[0], 1))
+    out += [f'<th colspan="{n}">{_esc(t)}</th>' for t, n in tasks]
+    out.append("</tr><tr>")
+    benches: list[tuple[str, int]] = []
+    for c in cols:
+        if benches and benches[-1][0] == c[1]:
+            benches[-1] = (c[1], benches[-1][1] + 1)
+        else:
+            benches.append((c[1], 1))
+    out += [f'<th colspan="{n}">{_esc(b)}</th>' for b, n in benches]
+    out.append("</tr><tr>")
+    out += [
+        f"<th>{_esc(c[2].upper())} {'&uarr;' if higher_is_better(c[2]) else '&darr;'}</th>"
+        for c in cols
+    ]
+    out.append("</tr></thead><tbody>")
+    for label in table.mean.index:
+        out.append(f"<tr><th>{_esc(label)}</th>")
+        for c in cols:
+            text = format_cell(
+                table.mean.loc[label, c], table.lo.loc[label, c], table.hi.loc[label, c], c[2]
+            )
+            failed = table.failed.loc[label, c]
+            extra = ""
+            if isinstance(failed, float) and not math.isnan(failed) and failed > 0:
+                extra = f' <span class="failed">({int(failed)} failed)</span>'
+            body = _esc(text)
+            if table.best.get(c) == label:
+                body = f"<b>{body}</b>"
+            out.append(f"<td>{body}{extra}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def frame_html(df: pd.DataFrame, *, classes: str = "", highlight: str | None = None) -> str:
+    """A plain DataFrame as an HTML table; rows where column ``highlight`` is true are marked."""
+    if df.empty:
+        return "<p><i>(empty)</i></p>"
+    out = [f'<table class="{classes}"><thead><tr>']
+    out += [f"<th>{_esc(c)}</th>" for c in df.columns]
+    out.append("</tr></thead><tbody>")
+    for _, row in df.iterrows():
+        mark = ""
+        if highlight is not None and bool(row.get(highlight)):
+            mark = ' class="flag"'
+        elif row.get("status") == "failed":
+            mark = ' class="failed-row"'
+        out.append(f"<tr{mark}>" + "".join(f"<td>{_esc(v)}</td>" for v in row) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def gallery(per_image: pd.DataFrame, results: pd.DataFrame) -> list[dict[str, Any]]:
+    """Input / output / ground-truth centre crops of the worst images whose outputs were saved."""
+    if results.empty or "output_path" not in results:
+        return []
+    saved = results[(results["status"] == "ok") & results["output_path"].notna()]
+    if saved.empty:
+        return []
+    key = {(r.label, r.benchmark, r.image_id): r for r in saved.itertuples()}
+    tiles = []
+    for row in per_image.itertuples():
+        r = key.get((row.method, row.benchmark, row.image_id))
+        if r is None:
+            continue
+        tile = {
+            "title": f"{row.method} / {row.benchmark} / {row.image_id}",
+            "input": crop_png_base64(r.input_path) if r.input_path else None,
+            "output": crop_png_base64(r.output_path),
+            "target": crop_png_base64(r.target_path) if isinstance(r.target_path, str) else None,
+            "psnr": getattr(row, "psnr", None),
+        }
+        tiles.append(tile)
+        if len(tiles) >= GALLERY_IMAGES:
+            break
+    return tiles
+
+
+def provenance(data: ReportData) -> list[dict[str, Any]]:
+    """Per run: what made its numbers (config, versions, weights, data digests, protocols)."""
+    out = []
+    for run in data.runs.to_dict("records"):
+        benches = (
+            data.benchmarks[data.benchmarks["run_id"] == run["run_id"]]
+            if not data.benchmarks.empty
+            else pd.DataFrame()
+        )
+        out.append(
+            {
+                "run": run,
+                "started": _time(run.get("started_at")),
+                "finished": _time(run.get("finished_at")),
+                "benchmarks": benches.to_dict("records"),
+            }
+        )
+    return out
+
+
+def _time(ts: Any) -> str:
+    if ts is None or (isinstance(ts, float) and math.isnan(ts)):
+        return ""
+    return dt.datetime.fromtimestamp(float(ts), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def render_html(
+    data: ReportData,
+    tables: list[MainTable],
+    complexity: pd.DataFrame,
+    paper: pd.DataFrame,
+    per_image: pd.DataFrame,
+    figures: list[Figure],
+) -> str:
+    """Render the whole report to one HTML string."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    template = env.get_template(TEMPLATE_NAME)
+    n_failed = int((data.results["status"] == "failed").sum()) if not data.results.empty else 0
+    return template.render(
+        generated=_time(dt.datetime.now(tz=dt.UTC).timestamp()),
+        runs=data.runs.to_dict("records"),
+        main_tables=[
+            {"suite": t.suite, "html": main_table_html(t), "signatures": t.signatures}
+            for t in tables
+        ],
+        complexity_html=frame_html(complexity, classes="small"),
+        paper_html=frame_html(paper, classes="small", highlight="beyond_tolerance")
+        if not paper.empty
+        else None,
+        per_image_html=frame_html(per_image, classes="small"),
+        n_failed=n_failed,
+        figures=figures,
+        gallery=gallery(per_image, data.results),
+        provenance=provenance(data),
+    )

@@ -1,0 +1,374 @@
+"""Report tables built with pandas from the result store.
+
+Conventions (stated in every rendered table):
+- a cell is the plain mean over the images scored ``ok`` (failed images are counted, not scored);
+- the interval is a percentile bootstrap 95% CI of that mean: 2000 resamples of the images with
+  replacement, numpy ``default_rng(seed)`` with seed 0, so the same results give the same interval;
+- "best" is the highest mean for higher-is-better metrics (PSNR, SSIM) and the lowest for the others
+  (NIQE, LOE, LPIPS).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.store import Store
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+CI_LEVEL = 0.95
+
+_FALLBACK_HIGHER = {"psnr": True, "ssim": True, "lpips": False, "niqe": False, "loe": False}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of a metric (from harness.metrics when available)."""
+    try:
+        from harness.metrics import METRIC_HIGHER_IS_BETTER
+
+        return bool(METRIC_HIGHER_IS_BETTER[metric])
+    except (ImportError, KeyError):
+        return _FALLBACK_HIGHER.get(metric, True)
+
+
+def bootstrap_ci(
+    values: np.ndarray, *, seed: int = BOOTSTRAP_SEED, resamples: int = BOOTSTRAP_RESAMPLES
+) -> tuple[float, float]:
+    """Percentile bootstrap CI_LEVEL interval of the mean of ``values`` (seeded)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return math.nan, math.nan
+    if values.size == 1 or not np.all(np.isfinite(values)):
+        m = float(values.mean())
+        return m, m
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.size, size=(resamples, values.size))
+    means = values[idx].mean(axis=1)
+    alpha = (1.0 - CI_LEVEL) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, as pandas frames."""
+
+    runs: pd.DataFrame
+    benchmarks: pd.DataFrame
+    results: pd.DataFrame
+    metrics: list[str] = field(default_factory=list)
+
+
+def _label(run: dict[str, Any]) -> str:
+    variant = run.get("variant")
+    return f"{run['method']}" + (f" ({variant})" if variant and variant != "default" else "")
+
+
+def load_report_data(store: Store, run_ids: list[int]) -> ReportData:
+    """Read runs, benchmarks and per-image results of ``run_ids`` into frames."""
+    runs = store.runs(run_ids)
+    labels = [_label(r) for r in runs]
+    for run, label in zip(runs, labels, strict=True):
+        run["label"] = label if labels.count(label) == 1 else f"{label} #{run['run_id']}"
+    runs_df = pd.DataFrame(runs)
+    bench_df = pd.DataFrame(store.benchmarks(run_ids))
+    rows = store.results(run_ids)
+    metrics: list[str] = []
+    for b in store.benchmarks(run_ids):
+        for m in b["metrics"]:
+            if m not in metrics:
+                metrics.append(m)
+    flat = []
+    for row in rows:
+        d = {k: v for k, v in row.items() if k != "metrics"}
+        d.update({m: row["metrics"].get(m, math.nan) for m in metrics})
+        flat.append(d)
+    results = pd.DataFrame(flat)
+    if results.empty:
+        results = pd.DataFrame(columns=["run_id", "benchmark", "image_id", "status", *metrics])
+    label_of = dict(zip(runs_df["run_id"], runs_df["label"], strict=True)) if runs else {}
+    results["label"] = results["run_id"].map(label_of)
+    if not bench_df.empty:
+        task_of = {(r.run_id, r.benchmark): r.task for r in bench_df.itertuples()}
+        results["task"] = [
+            task_of.get((r, b))
+            for r, b in zip(results["run_id"], results["benchmark"], strict=True)
+        ]
+    else:
+        results["task"] = None
+    return ReportData(runs_df, bench_df, results, metrics)
+
+
+@dataclass
+class MainTable:
+    """One suite's table: rows = method labels, columns = (task, benchmark, metric)."""
+
+    suite: str
+    mean: pd.DataFrame
+    lo: pd.DataFrame
+    hi: pd.DataFrame
+    n: pd.DataFrame
+    failed: pd.DataFrame
+    signatures: dict[str, str]
+    """benchmark -> protocol signature."""
+    best: dict[tuple[str, str, str], str]
+    """column -> label of the best row."""
+
+
+def main_tables(data: ReportData) -> list[MainTable]:
+    """The main table of every suite present in the runs."""
+    tables = []
+    if data.runs.empty:
+        return tables
+    for suite, suite_runs in data.runs.groupby("suite", sort=False):
+        ids = set(suite_runs["run_id"])
+        bench = data.benchmarks[data.benchmarks["run_id"].isin(ids)]
+        res = data.results[data.results["run_id"].isin(ids)]
+        columns: list[tuple[str, str, str]] = []
+        signatures: dict[str, str] = {}
+        for b in bench.sort_values(["task", "benchmark"], na_position="last").itertuples():
+            signatures.setdefault(b.benchmark, b.protocol_signature)
+            for m in b.metrics:
+                col = (b.task or "-", b.benchmark, m)
+                if col not in columns:
+                    columns.append(col)
+        index = list(suite_runs["label"])
+        frames = {
+            k: pd.DataFrame(
+                index=index,
+                columns=pd.MultiIndex.from_tuples(columns, names=["task", "benchmark", "metric"]),
+                dtype=float,
+            )
+            for k in ("mean", "lo", "hi", "n", "failed")
+        }
+        for (label, benchmark), group in res.groupby(["label", "benchmark"]):
+            ok = group[group["status"] == "ok"]
+            for col in columns:
+                if col[1] != benchmark:
+                    continue
+                values = ok[col[2]].dropna().to_numpy(dtype=float)
+                frames["mean"].loc[label, col] = float(values.mean()) if values.size else math.nan
+                lo, hi = bootstrap_ci(values)
+                frames["lo"].loc[label, col] = lo
+                frames["hi"].loc[label, col] = hi
+                frames["n"].loc[label, col] = values.size
+                frames["failed"].loc[label, col] = int((group["status"] == "failed").sum())
+        best = {}
+        for col in columns:
+            series = frames["mean"][col].dropna()
+            if len(series) > 1:
+                best[col] = series.idxmax() if higher_is_better(col[2]) else series.idxmin()
+        tables.append(MainTable(str(suite), **frames, signatures=signatures, best=best))
+    return tables
+
+
+def format_cell(mean: float, lo: float, hi: float, metric: str) -> str:
+    """``mean [lo, hi]`` with the metric's usual precision."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    digits = 4 if metric in ("ssim", "lpips") else 2
+    if math.isinf(mean):
+        return "inf"
+    if lo == hi:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def main_table_text(table: MainTable) -> pd.DataFrame:
+    """The table with formatted ``mean [CI]`` strings (failed counts appended as ``(k failed)``)."""
+    out = pd.DataFrame(index=table.mean.index, columns=table.mean.columns, dtype=object)
+    for label in out.index:
+        for col in out.columns:
+            text = format_cell(
+                table.mean.loc[label, col],
+                table.lo.loc[label, col],
+                table.hi.loc[label, col],
+                col[2],
+            )
+            failed = table.failed.loc[label, col]
+            if isinstance(failed, float) and not math.isnan(failed) and failed > 0:
+                text += f" ({int(failed)} failed)"
+            out.loc[label, col] = text
+    return out
+
+
+def complexity_table(data: ReportData) -> pd.DataFrame:
+    """Params, FLOPs per image at the benchmark's most common size, latency, peak memory."""
+    rows = []
+    if data.benchmarks.empty:
+        return pd.DataFrame()
+    label_of = dict(zip(data.runs["run_id"], data.runs["label"], strict=True))
+    for b in data.benchmarks.itertuples():
+        cx = b.complexity or {}
+        res = data.results[
+            (data.results["run_id"] == b.run_id)
+            & (data.results["benchmark"] == b.benchmark)
+            & (data.results["status"] == "ok")
+        ]
+        lat = res["latency_ms"].dropna() if "latency_ms" in res else pd.Series(dtype=float)
+        size = cx.get("flops_size")
+        rows.append(
+            {
+                "method": label_of.get(b.run_id),
+                "benchmark": b.benchmark,
+                "params": cx.get("params"),
+                "GFLOPs/image": None
+                if cx.get("flops_per_image") is None
+                else cx["flops_per_image"] / 1e9,
+                "at size (HxW)": f"{size[0]}x{size[1]}" if size else None,
+                "latency ms/image (median)": float(lat.median()) if len(lat) else None,
+                "peak memory MiB": None
+                if cx.get("peak_memory_bytes") is None
+                else cx["peak_memory_bytes"] / 2**20,
+                "images": int(len(res)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+REFERENCE_COLUMNS = ("method", "variant", "benchmark", "metric", "value", "source")
+
+
+def load_reference(folder: Path) -> pd.DataFrame:
+    """All ``*.csv`` reference tables of ``folder`` (columns REFERENCE_COLUMNS, optional tolerance)."""
+    frames = []
+    for path in sorted(Path(folder).glob("*.csv")):
+        df = pd.read_csv(path, comment="#", dtype={"variant": str})
+        missing = [c for c in REFERENCE_COLUMNS if c not in df.columns]
+        if missing:
+            from harness.errors import HarnessError
+
+            raise HarnessError(f"{path}: reference table lacks column(s) {', '.join(missing)}")
+        df["file"] = path.name
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=[*REFERENCE_COLUMNS, "tolerance", "file"])
+    return pd.concat(frames, ignore_index=True)
+
+
+DEFAULT_TOLERANCE = {"psnr": 0.1, "ssim": 0.002}
+
+
+def paper_vs_measured(data: ReportData, reference: pd.DataFrame) -> pd.DataFrame:
+    """Reference numbers next to measured means; ``beyond_tolerance`` flags |difference| > tol."""
+    rows = []
+    if reference.empty or data.runs.empty:
+        return pd.DataFrame()
+    ok = data.results[data.results["status"] == "ok"]
+    for ref in reference.itertuples():
+        for run in data.runs.itertuples():
+            if run.method != ref.method:
+                continue
+            if isinstance(ref.variant, str) and ref.variant and ref.variant != run.variant:
+                continue
+            sel = ok[(ok["run_id"] == run.run_id) & (ok["benchmark"] == ref.benchmark)]
+            if ref.metric not in sel or sel.empty:
+                continue
+            measured = float(sel[ref.metric].mean())
+            tol = getattr(ref, "tolerance", math.nan)
+            if tol is None or (isinstance(tol, float) and math.isnan(tol)):
+                tol = DEFAULT_TOLERANCE.get(ref.metric, 0.0)
+            diff = measured - float(ref.value)
+            rows.append(
+                {
+                    "method": run.label,
+                    "benchmark": ref.benchmark,
+                    "metric": ref.metric,
+                    "reference": float(ref.value),
+                    "measured": measured,
+                    "difference": diff,
+                    "tolerance": float(tol),
+                    "beyond_tolerance": abs(diff) > float(tol),
+                    "source": ref.source,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def per_image_table(data: ReportData) -> pd.DataFrame:
+    """Every image, failed ones first, then worst first by the benchmark's first metric."""
+    res = data.results.copy()
+    if res.empty:
+        return res
+    primary = {
+        b.benchmark: (b.metrics[0] if b.metrics else None) for b in data.benchmarks.itertuples()
+    }
+    keys = []
+    for row in res.itertuples():
+        metric = primary.get(row.benchmark)
+        value = getattr(row, metric) if metric and metric in res.columns else math.nan
+        if row.status != "ok" or value is None or (isinstance(value, float) and math.isnan(value)):
+            keys.append(-math.inf)
+        else:
+            keys.append(float(value) if higher_is_better(metric) else -float(value))
+    res["_key"] = keys
+    res = res.sort_values(["_key", "benchmark", "image_id"], kind="stable").drop(columns="_key")
+    cols = [
+        "label",
+        "benchmark",
+        "image_id",
+        "status",
+        "reason",
+        *data.metrics,
+        "latency_ms",
+        "input_sha256",
+    ]
+    return (
+        res[[c for c in cols if c in res.columns]]
+        .rename(columns={"label": "method"})
+        .reset_index(drop=True)
+    )
+
+
+def markdown_table(df: pd.DataFrame, *, index: bool = False) -> str:
+    """A GitHub-flavoured Markdown table (no tabulate dependency)."""
+    if df.empty:
+        return "_(empty)_"
+    frame = (
+        df.reset_index(names="method" if df.index.name is None else df.index.name) if index else df
+    )
+    headers = [
+        " / ".join(str(p) for p in c if str(p)) if isinstance(c, tuple) else str(c)
+        for c in frame.columns
+    ]
+
+    def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        if isinstance(v, float):
+            return f"{v:.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def flat_main_table(table: MainTable) -> pd.DataFrame:
+    """Long form of a main table (one row per method x benchmark x metric), for CSV/JSON."""
+    rows = []
+    for label in table.mean.index:
+        for col in table.mean.columns:
+            rows.append(
+                {
+                    "suite": table.suite,
+                    "method": label,
+                    "task": col[0],
+                    "benchmark": col[1],
+                    "metric": col[2],
+                    "mean": table.mean.loc[label, col],
+                    "ci_low": table.lo.loc[label, col],
+                    "ci_high": table.hi.loc[label, col],
+                    "n": table.n.loc[label, col],
+                    "failed": table.failed.loc[label, col],
+                    "protocol_signature": table.signatures.get(col[1]),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,376 @@
+"""The result store: one SQLite file (WAL) holding runs, per-benchmark provenance and per-image results.
+
+Every per-image result is committed on its own, so a run killed at any moment (even SIGKILL) keeps
+everything it scored. A run is identified by a *config key* (a hash of everything that can change a
+number); running the same configuration again resumes that run and skips images already scored.
+
+Schema (``PRAGMA user_version`` = ``SCHEMA_VERSION``):
+
+- ``runs``: one row per configuration: method, variant, weights and their sha256, suite, protocol
+  override, seed, steps, device, batch size, versions (package, torch, CUDA, python), git commit,
+  host, start/end times, status, the full config and the restorer's provenance as JSON.
+- ``run_benchmarks``: per (run, benchmark): task, protocol name and signature, data lock digest,
+  whether the data was pinned, number of pairs, complexity figures as JSON.
+- ``results``: per (run, benchmark, image id): input sha256, status ``ok|failed``, failure reason,
+  metric values as JSON, latency (ms, the image's share of its batch), size, paths of input, target
+  and saved output.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    config_key TEXT NOT NULL UNIQUE,
+    method TEXT NOT NULL,
+    variant TEXT,
+    weights TEXT,
+    weights_sha256 TEXT,
+    suite TEXT NOT NULL,
+    protocol TEXT,
+    seed INTEGER NOT NULL,
+    steps INTEGER,
+    device TEXT NOT NULL,
+    batch_size INTEGER NOT NULL,
+    package_version TEXT,
+    torch_version TEXT,
+    cuda_version TEXT,
+    python_version TEXT,
+    git_commit TEXT,
+    host TEXT,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL DEFAULT 'running',
+    config_json TEXT NOT NULL,
+    provenance_json TEXT
+);
+CREATE TABLE IF NOT EXISTS run_benchmarks (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    benchmark TEXT NOT NULL,
+    task TEXT,
+    protocol TEXT NOT NULL,
+    protocol_signature TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    data_digest TEXT,
+    pinned INTEGER,
+    n_pairs INTEGER,
+    complexity_json TEXT,
+    started_at REAL,
+    finished_at REAL,
+    PRIMARY KEY (run_id, benchmark)
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    benchmark TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    input_sha256 TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    reason TEXT,
+    metrics_json TEXT,
+    latency_ms REAL,
+    height INTEGER,
+    width INTEGER,
+    input_path TEXT,
+    target_path TEXT,
+    output_path TEXT,
+    scored_at REAL NOT NULL,
+    PRIMARY KEY (run_id, benchmark, image_id)
+);
+"""
+
+RUN_COLUMNS = (
+    "method",
+    "variant",
+    "weights",
+    "weights_sha256",
+    "suite",
+    "protocol",
+    "seed",
+    "steps",
+    "device",
+    "batch_size",
+    "package_version",
+    "torch_version",
+    "cuda_version",
+    "python_version",
+    "git_commit",
+    "host",
+)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """One image's outcome, as the runner writes it."""
+
+    benchmark: str
+    image_id: str
+    status: str
+    metrics: dict[str, float] | None = None
+    reason: str | None = None
+    input_sha256: str | None = None
+    latency_ms: float | None = None
+    height: int | None = None
+    width: int | None = None
+    input_path: str | None = None
+    target_path: str | None = None
+    output_path: str | None = None
+
+
+class Store:
+    """A connection to the SQLite result store (created on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise HarnessError(f"cannot open the result store {self.path}: {exc}") from None
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a committed row survives the process being killed (not a power cut).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise HarnessError(
+                f"result store {self.path} has schema version {version}; this harness reads "
+                f"version {SCHEMA_VERSION}",
+                hint="use another --store path, or upgrade uir-harness",
+            )
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # runs ------------------------------------------------------------------------------------
+    def find_run(self, config_key: str) -> int | None:
+        """The run id stored for ``config_key``, or None."""
+        row = self._db.execute(
+            "SELECT run_id FROM runs WHERE config_key = ?", (config_key,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def start_run(
+        self,
+        config_key: str,
+        fields: dict[str, Any],
+        config: dict[str, Any],
+        provenance: dict[str, Any],
+        *,
+        overwrite: bool = False,
+    ) -> tuple[int, bool]:
+        """Open (or resume) the run of ``config_key``; returns (run_id, resumed)."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT run_id FROM runs WHERE config_key = ?", (config_key,)
+            ).fetchone()
+            if row is not None and overwrite:
+                db.execute("DELETE FROM runs WHERE run_id = ?", (row[0],))
+                row = None
+            values = {k: fields.get(k) for k in RUN_COLUMNS}
+            if row is not None:
+                run_id = int(row[0])
+                sets = ", ".join(f"{k} = ?" for k in values)
+                db.execute(
+                    f"UPDATE runs SET {sets}, status = 'running', finished_at = NULL, "
+                    "provenance_json = ? WHERE run_id = ?",
+                    (*values.values(), json.dumps(provenance, default=str), run_id),
+                )
+                return run_id, True
+            cols = ", ".join(values)
+            marks = ", ".join("?" for _ in values)
+            cur = db.execute(
+                f"INSERT INTO runs (config_key, {cols}, started_at, config_json, provenance_json) "
+                f"VALUES (?, {marks}, ?, ?, ?)",
+                (
+                    config_key,
+                    *values.values(),
+                    time.time(),
+                    json.dumps(config, sort_keys=True, default=str),
+                    json.dumps(provenance, default=str),
+                ),
+            )
+            return int(cur.lastrowid), False
+
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        """Mark a run finished (or ``interrupted``/``failed``) now."""
+        self._db.execute(
+            "UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
+            (time.time(), status, run_id),
+        )
+
+    def runs(self, run_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """Run rows (all, or the given ids, in id order) as dicts with parsed JSON fields."""
+        ids = None if run_ids is None else list(run_ids)
+        if ids is None:
+            rows = self._db.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
+        else:
+            marks = ",".join("?" for _ in ids) or "NULL"
+            rows = self._db.execute(
+                f"SELECT * FROM runs WHERE run_id IN ({marks}) ORDER BY run_id", ids
+            ).fetchall()
+            missing = set(ids) - {int(r["run_id"]) for r in rows}
+            if missing:
+                raise HarnessError(
+                    f"no run {', '.join(map(str, sorted(missing)))} in the store {self.path}",
+                    hint="`harness report --list` shows the stored runs",
+                )
+        out = []
+        for row in rows:
+            d = dict(row)
+            d["config"] = json.loads(d.pop("config_json") or "{}")
+            d["provenance"] = json.loads(d.pop("provenance_json") or "{}")
+            out.append(d)
+        return out
+
+    def latest_run_id(self) -> int:
+        """The id of the most recently started run."""
+        row = self._db.execute(
+            "SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC"
+        ).fetchone()
+        if row is None:
+            raise HarnessError(
+                f"the result store {self.path} holds no run yet",
+                hint="run `harness run --method identity --suite mini` first",
+            )
+        return int(row[0])
+
+    # benchmarks ------------------------------------------------------------------------------
+    def upsert_benchmark(self, run_id: int, benchmark: str, info: dict[str, Any]) -> None:
+        """Record (or refresh) what a run knows about one benchmark: protocol, data digest..."""
+        self._db.execute(
+            "INSERT INTO run_benchmarks (run_id, benchmark, task, protocol, protocol_signature, "
+            "metrics, data_digest, pinned, n_pairs, started_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(run_id, benchmark) DO UPDATE SET task=excluded.task, "
+            "protocol=excluded.protocol, protocol_signature=excluded.protocol_signature, "
+            "metrics=excluded.metrics, data_digest=excluded.data_digest, pinned=excluded.pinned, "
+            "n_pairs=excluded.n_pairs, started_at=excluded.started_at, finished_at=NULL",
+            (
+                run_id,
+                benchmark,
+                info.get("task"),
+                info["protocol"],
+                info["protocol_signature"],
+                json.dumps(list(info.get("metrics", ()))),
+                info.get("data_digest"),
+                None if info.get("pinned") is None else int(bool(info["pinned"])),
+                info.get("n_pairs"),
+                time.time(),
+            ),
+        )
+
+    def finish_benchmark(
+        self, run_id: int, benchmark: str, complexity: dict[str, Any] | None = None
+    ) -> None:
+        """Mark one benchmark of a run done, with its complexity figures if measured."""
+        self._db.execute(
+            "UPDATE run_benchmarks SET finished_at = ?, complexity_json = COALESCE(?, "
+            "complexity_json) WHERE run_id = ? AND benchmark = ?",
+            (
+                time.time(),
+                None if complexity is None else json.dumps(complexity, default=str),
+                run_id,
+                benchmark,
+            ),
+        )
+
+    def benchmarks(self, run_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """run_benchmarks rows of the given runs, with parsed JSON fields."""
+        ids = list(run_ids)
+        marks = ",".join("?" for _ in ids) or "NULL"
+        rows = self._db.execute(
+            f"SELECT * FROM run_benchmarks WHERE run_id IN ({marks}) ORDER BY run_id, benchmark",
+            ids,
+        ).fetchall()
+        out = []
+        for row in rows:
+            d = dict(row)
+            d["metrics"] = json.loads(d["metrics"] or "[]")
+            d["complexity"] = json.loads(d.pop("complexity_json") or "null")
+            out.append(d)
+        return out
+
+    # results ---------------------------------------------------------------------------------
+    def done_ids(self, run_id: int, benchmark: str) -> set[str]:
+        """Ids already scored successfully in this run and benchmark (skipped on resume)."""
+        rows = self._db.execute(
+            "SELECT image_id FROM results WHERE run_id = ? AND benchmark = ? AND status = 'ok'",
+            (run_id, benchmark),
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def add_result(self, run_id: int, result: ImageResult) -> None:
+        """Write one image's result and commit it at once."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO results (run_id, benchmark, image_id, input_sha256, status, "
+            "reason, metrics_json, latency_ms, height, width, input_path, target_path, "
+            "output_path, scored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                result.benchmark,
+                result.image_id,
+                result.input_sha256,
+                result.status,
+                result.reason,
+                None if result.metrics is None else json.dumps(result.metrics),
+                result.latency_ms,
+                result.height,
+                result.width,
+                result.input_path,
+                result.target_path,
+                result.output_path,
+                time.time(),
+            ),
+        )
+
+    def results(self, run_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Per-image rows of the given runs, metrics parsed into a dict."""
+        ids = list(run_ids)
+        marks = ",".join("?" for _ in ids) or "NULL"
+        rows = self._db.execute(
+            f"SELECT * FROM results WHERE run_id IN ({marks}) ORDER BY run_id, benchmark, image_id",
+            ids,
+        ).fetchall()
+        out = []
+        for row in rows:
+            d = dict(row)
+            d["metrics"] = json.loads(d.pop("metrics_json") or "null") or {}
+            out.append(d)
+        return out
+
+
+def default_store_path(cache_dir: Path) -> Path:
+    """Where the result store lives when ``--store`` is not given."""
+    return Path(cache_dir) / "results.sqlite"

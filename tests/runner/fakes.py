@@ -1,0 +1,222 @@
+"""Test doubles for the runner: fixture benchmarks on disk, a scoring protocol, test restorers.
+
+The runner reaches the data layer, metrics and registry through small seams in harness.runner;
+``install`` replaces those seams. The fixture protocol scores RGB PSNR and SSIM of the uint8
+(round-half-even) output with scikit-image, so tests can recompute expected values independently.
+For subprocess tests, ``python -m tests.runner.fakes <harness args>`` runs the real CLI with the
+fakes installed (fixtures under $HARNESS_TEST_FIXTURES, per-batch sleep $HARNESS_TEST_SLEEP).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from harness.errors import HarnessError
+from harness.restorer import ImageBatch, Restorer
+
+SUITE = "fx"
+BENCHMARKS = {
+    # name: (task, sizes of the images in order, index of a corrupt input or None)
+    "fx-derain": ("derain", [(16, 16)] * 4 + [(16, 24)] * 3, None),
+    "fx-dehaze": ("dehaze", [(16, 16), (24, 16), (16, 16), (24, 16), (16, 16), (16, 16)], 2),
+}
+ABSENT = "fx-absent"
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: str
+    input: Path
+    target: Path | None
+
+
+@dataclass
+class FakeBenchmark:
+    name: str
+    task: str
+    pairs: list[Pair]
+    protocol: str = "fx-rgb"
+    has_gt: bool = True
+    preprocess: frozenset[str] = field(default_factory=frozenset)
+    digest: str = "fixture-digest"
+    pinned: bool = True
+    manifest: Any = None
+
+
+class FakeMissingError(HarnessError):
+    pass
+
+
+@dataclass(frozen=True)
+class FakeProtocol:
+    name: str = "fx-rgb"
+    signature: str = (
+        "fx-rgb: RGB uint8 (clamp, round-half-even); PSNR peak 255; SSIM skimage gaussian sigma 1.5"
+    )
+    metrics: tuple[str, ...] = ("psnr", "ssim")
+
+
+def write_fixtures(root: Path) -> dict[str, FakeBenchmark]:
+    """Write every fixture benchmark under ``root`` (deterministic content) and return them."""
+    out = {}
+    for b_index, (name, (task, sizes, corrupt)) in enumerate(BENCHMARKS.items()):
+        rng = np.random.default_rng(100 + b_index)
+        pairs = []
+        for i, (h, w) in enumerate(sizes):
+            gt = rng.integers(40, 216, size=(h, w, 3), dtype=np.uint8)
+            noise = rng.integers(-25, 26, size=(h, w, 3))
+            degraded = np.clip(gt.astype(int) + noise, 0, 255).astype(np.uint8)
+            d = root / name
+            d.mkdir(parents=True, exist_ok=True)
+            inp, tgt = d / f"{i:03d}_in.png", d / f"{i:03d}_gt.png"
+            if not inp.exists():
+                if i == corrupt:
+                    inp.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+                else:
+                    Image.fromarray(degraded).save(inp)
+                Image.fromarray(gt).save(tgt)
+            pairs.append(Pair(f"{i:03d}", inp, tgt))
+        out[name] = FakeBenchmark(name, task, pairs)
+    return out
+
+
+def score(restored: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """RGB PSNR/SSIM of one uint8-quantised image against its target (scikit-image)."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from harness.images import to_uint8
+
+    out, gt = to_uint8(restored), to_uint8(target)
+    return {
+        "psnr": float(peak_signal_noise_ratio(gt, out, data_range=255)),
+        "ssim": float(
+            structural_similarity(
+                gt,
+                out,
+                channel_axis=2,
+                data_range=255,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )
+        ),
+    }
+
+
+def score_batch(
+    protocol: Any, restored: torch.Tensor, target: torch.Tensor | None, degraded: Any
+) -> list[dict[str, float]]:
+    assert target is not None
+    return [score(r, t) for r, t in zip(restored, target, strict=True)]
+
+
+class SlowIdentity(Restorer):
+    """Identity that sleeps $HARNESS_TEST_SLEEP seconds per batch (for kill-mid-run tests)."""
+
+    name = "slow-identity"
+    tasks = ("derain", "dehaze")
+
+    def restore(self, batch: ImageBatch) -> torch.Tensor:
+        time.sleep(float(os.environ.get("HARNESS_TEST_SLEEP", "0")))
+        return batch.images.clone()
+
+
+class BoxBlur(Restorer):
+    """A 3x3 box blur: makes outputs clearly worse than identity on noisy-textured fixtures."""
+
+    name = "box-blur"
+    tasks = ("derain", "dehaze")
+
+    def restore(self, batch: ImageBatch) -> torch.Tensor:
+        x = torch.nn.functional.pad(batch.images, (1, 1, 1, 1), mode="replicate")
+        return torch.nn.functional.avg_pool2d(x, 3, stride=1)
+
+
+class Jitter(Restorer):
+    """Identity plus a tiny seeded change (one grey level on 1% of pixels): noise-level change."""
+
+    name = "jitter"
+    tasks = ("derain", "dehaze")
+
+    def restore(self, batch: ImageBatch) -> torch.Tensor:
+        out = batch.images.clone()
+        for k, image_id in enumerate(batch.ids):
+            g = torch.Generator().manual_seed(batch.seed * 1000 + int(image_id))
+            mask = torch.rand(out[k].shape, generator=g) < 0.01
+            sign = torch.where(torch.rand(out[k].shape, generator=g) < 0.5, -1.0, 1.0)
+            out[k] = (out[k] + mask * sign / 255.0).clamp(0, 1)
+        return out
+
+
+class Broken(Restorer):
+    """Raises on every batch whose first id is 001 (a method crash recorded per image)."""
+
+    name = "broken"
+
+    def restore(self, batch: ImageBatch) -> torch.Tensor:
+        if "001" in batch.ids:
+            raise RuntimeError("boom on 001")
+        return batch.images.clone()
+
+
+TEST_METHODS: dict[str, type[Restorer]] = {
+    c.name: c for c in (SlowIdentity, BoxBlur, Jitter, Broken)
+}
+
+
+def install(setattr_: Callable[[Any, str, Any], None], root: Path) -> dict[str, FakeBenchmark]:
+    """Point harness.runner's seams at the fixtures under ``root``; returns the benchmarks."""
+    import harness.runner as runner
+
+    benches = write_fixtures(root)
+    real_create = runner._create_method
+
+    def resolve_suite(name: str) -> list[str]:
+        if name == SUITE:
+            return [*benches, ABSENT]
+        if name in benches or name == ABSENT:
+            return [name]
+        raise HarnessError(f"unknown suite {name!r}")
+
+    def open_benchmark(name: str, data_root: Path, allow_unverified: bool) -> FakeBenchmark:
+        if name == ABSENT:
+            raise FakeMissingError(
+                f"benchmark {ABSENT} is not present", hint="harness data get fx-absent"
+            )
+        return benches[name]
+
+    def create_method(name: str, **kwargs: Any) -> Restorer:
+        if name in TEST_METHODS:
+            return TEST_METHODS[name](**kwargs)
+        return real_create(name, **kwargs)
+
+    setattr_(runner, "_resolve_suite", resolve_suite)
+    setattr_(runner, "_open_benchmark", open_benchmark)
+    setattr_(runner, "_is_missing_benchmark", lambda exc: isinstance(exc, FakeMissingError))
+    setattr_(runner, "_get_protocol", lambda name: FakeProtocol())
+    setattr_(runner, "_score_batch", score_batch)
+    setattr_(runner, "_create_method", create_method)
+    return benches
+
+
+def main() -> None:
+    """Run the harness CLI with the fakes installed (fixtures under $HARNESS_TEST_FIXTURES)."""
+    install(setattr, Path(os.environ["HARNESS_TEST_FIXTURES"]))
+    from harness.cli import main as cli_main
+
+    sys.argv[0] = "harness"
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

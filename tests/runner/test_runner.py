@@ -1,0 +1,195 @@
+"""End to end: run -> store, failures recorded, missing benchmarks listed, determinism, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio
+
+from harness.runner import RunConfig, run, size_batches
+from harness.store import Store
+from tests.runner import fakes
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp_path: Path, store: str = "s.sqlite", **kw) -> RunConfig:
+    base = dict(method="identity", suite=fakes.SUITE, device="cpu", workers=0)
+    base.update(kw)
+    return RunConfig(store_path=tmp_path / store, images_dir=tmp_path / "out", **base)
+
+
+def _metrics(store_path: Path, run_id: int) -> dict[tuple[str, str], tuple[str, dict]]:
+    with Store(store_path) as s:
+        return {
+            (r["benchmark"], r["image_id"]): (r["status"], r["metrics"])
+            for r in s.results([run_id])
+        }
+
+
+def test_run_scores_every_image_and_records_failures(tmp_path, fixture_benchmarks):
+    summary = run(_config(tmp_path, batch_size=3))
+    assert summary.missing.keys() == {fakes.ABSENT}
+    assert "harness data get" in summary.missing[fakes.ABSENT]
+    rows = _metrics(tmp_path / "s.sqlite", summary.run_id)
+    total = sum(len(b.pairs) for b in fixture_benchmarks.values())
+    assert len(rows) == total
+    for name, bench in fixture_benchmarks.items():
+        corrupt = fakes.BENCHMARKS[name][2]
+        for i, pair in enumerate(bench.pairs):
+            status, values = rows[(name, pair.id)]
+            if i == corrupt:
+                assert status == "failed"
+                continue
+            assert status == "ok"
+            expected = peak_signal_noise_ratio(
+                np.asarray(Image.open(pair.target)),
+                np.asarray(Image.open(pair.input)),
+                data_range=255,
+            )
+            assert values["psnr"] == pytest.approx(expected, abs=1e-9)
+    with Store(tmp_path / "s.sqlite") as s:
+        failed = [r for r in s.results([summary.run_id]) if r["status"] == "failed"]
+        (bench_row,) = [b for b in s.benchmarks([summary.run_id]) if b["benchmark"] == "fx-dehaze"]
+        (run_row,) = s.runs([summary.run_id])
+    assert len(failed) == 1 and "cannot decode" in failed[0]["reason"]
+    assert failed[0]["image_id"] == "002"
+    assert bench_row["data_digest"] == "fixture-digest"
+    assert bench_row["protocol_signature"] == fakes.FakeProtocol().signature
+    assert run_row["status"] == "finished" and run_row["torch_version"]
+
+
+def test_saved_images_are_the_restored_output(tmp_path, fixture_benchmarks):
+    summary = run(_config(tmp_path, suite="fx-derain", save_images=True, limit=2))
+    with Store(tmp_path / "s.sqlite") as s:
+        rows = s.results([summary.run_id])
+    assert len(rows) == 2
+    for r in rows:
+        saved = np.asarray(Image.open(r["output_path"]))
+        assert np.array_equal(saved, np.asarray(Image.open(r["input_path"])))  # identity
+
+
+def test_method_crash_is_recorded_per_image_and_the_run_goes_on(tmp_path, fixture_benchmarks):
+    summary = run(_config(tmp_path, method="broken", suite="fx-derain"))
+    rows = _metrics(tmp_path / "s.sqlite", summary.run_id)
+    assert rows[("fx-derain", "001")][0] == "failed"
+    assert sum(status == "ok" for status, _ in rows.values()) == 6
+    with Store(tmp_path / "s.sqlite") as s:
+        reason = [r["reason"] for r in s.results([summary.run_id]) if r["image_id"] == "001"][0]
+    assert reason == "RuntimeError: boom on 001"
+
+
+def test_same_run_twice_gives_identical_numbers(tmp_path, fixture_benchmarks):
+    a = run(_config(tmp_path, "a.sqlite", method="jitter", batch_size=2))
+    b = run(_config(tmp_path, "b.sqlite", method="jitter", batch_size=2))
+    ma, mb = _metrics(tmp_path / "a.sqlite", a.run_id), _metrics(tmp_path / "b.sqlite", b.run_id)
+    assert ma == mb
+    assert any(v.get("psnr") for _, v in ma.values())
+
+
+def test_same_config_resumes_and_overwrite_recomputes(tmp_path, fixture_benchmarks):
+    first = run(_config(tmp_path, suite="fx-derain", limit=3))
+    second = run(_config(tmp_path, suite="fx-derain"))
+    assert second.run_id == first.run_id and second.resumed
+    assert (second.benchmarks[0].skipped, second.benchmarks[0].scored) == (3, 4)
+    third = run(_config(tmp_path, suite="fx-derain", overwrite=True))
+    assert not third.resumed and third.benchmarks[0].skipped == 0
+    with Store(tmp_path / "s.sqlite") as s:
+        assert [r["run_id"] for r in s.runs()] == [third.run_id]
+    other_seed = run(_config(tmp_path, suite="fx-derain", seed=1))
+    assert other_seed.run_id != third.run_id
+
+
+@pytest.mark.parametrize(
+    ("sizes", "batch", "expected"),
+    [
+        ([(2, 2), (3, 3), (2, 2), (2, 2)], 2, [[0, 2], [1], [3]]),
+        ([(2, 2), None, (2, 2)], 4, [[0, 2], [1]]),
+        ([(1, 1)] * 3, 1, [[0], [1], [2]]),
+    ],
+)
+def test_size_batches_group_equal_sizes(sizes, batch, expected):
+    assert size_batches(sizes, batch) == expected
+
+
+def _cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.runner.fakes", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
+
+
+def _ok_count(store: Path) -> int:
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(store, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM results WHERE status='ok'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(
+    tmp_path, fixture_benchmarks
+):
+    store = tmp_path / "killed.sqlite"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "HARNESS_TEST_FIXTURES": str(tmp_path / "fixtures"),
+        "HARNESS_TEST_SLEEP": "0.4",
+    }
+    args = [
+        "-q",
+        "--device",
+        "cpu",
+        "run",
+        "--method",
+        "slow-identity",
+        "--suite",
+        fakes.SUITE,
+        "--store",
+        str(store),
+        "--workers",
+        "0",
+        "--no-report",
+    ]
+    proc = _cli(args, env)
+    deadline = time.monotonic() + 60
+    while _ok_count(store) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = _ok_count(store)
+    total_ok = 12  # 7 + 6 fixture images, one of them corrupt
+    assert 3 <= killed_at < total_ok, killed_at
+
+    env["HARNESS_TEST_SLEEP"] = "0"
+    report_dir = tmp_path / "report"
+    proc = _cli([*args[:-1], "--report-dir", str(report_dir)], env)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "(resumed)" in out and "already scored, skipped" in out
+    assert f"report: {(report_dir / 'index.html').resolve()}" in out
+    assert "fx-absent" in out and "harness data get fx-absent" in out
+
+    with Store(store) as s:
+        (run_row,) = s.runs()
+        resumed = _metrics(store, run_row["run_id"])
+    clean = run(_config(tmp_path, "clean.sqlite", method="slow-identity"))
+    assert resumed == _metrics(tmp_path / "clean.sqlite", clean.run_id)
+    assert sum(st == "ok" for st, _ in resumed.values()) == total_ok
