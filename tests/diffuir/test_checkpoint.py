@@ -89,7 +89,11 @@ def test_tampered_checkpoint_is_refused(tmp_path, t_checkpoint) -> None:
 def test_missing_default_weights_name_the_file() -> None:
     from harness.errors import MissingFileError
 
-    with pytest.raises(MissingFileError, match="diffuir-t-mini"):
-        create_method("diffuir")
     with pytest.raises(MissingFileError, match="model-300.pt"):
         create_method("diffuir", variant="l")
+
+
+def test_default_t_weights_are_the_shipped_mini_weights() -> None:
+    method = create_method("diffuir")
+    prov = method.provenance()
+    assert prov["weights_sha256"] and "diffuir-t-mini" in str(prov.get("weights"))

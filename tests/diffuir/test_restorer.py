@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import types
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -144,12 +145,12 @@ def test_train_delegates_to_training_module(monkeypatch, tmp_path) -> None:
     calls = []
     fake = types.ModuleType("baselines.diffuir.training")
 
-    def train_diffuir(config, out, data_root, *, resume, progress):
-        calls.append((config, out, data_root, resume, progress))
+    def train_diffuir(config, out, data_root, *, resume, progress, init_weights):
+        calls.append((config, out, data_root, resume, progress, init_weights))
         return tmp_path / "w.safetensors"
 
     fake.train_diffuir = train_diffuir
     monkeypatch.setitem(sys.modules, "baselines.diffuir.training", fake)
     got = DiffUIR.train({"steps": 1}, tmp_path, "/data", resume=False, progress=False)
     assert got == tmp_path / "w.safetensors"
-    assert calls == [({"steps": 1}, tmp_path, "/data", False, False)]
+    assert calls == [({"steps": 1}, tmp_path, Path("/data"), False, False, None)]
