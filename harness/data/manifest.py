@@ -14,20 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError
+from harness.metrics.protocols import get_protocol, protocol_names
 from harness.tasks import TASKS
 
-PROTOCOLS = (
-    "diffuir-online",
-    "diffuir-sots",
-    "diffuir-udc",
-    "basicsr-y",
-    "basicsr-rgb",
-    "matlab",
-    "skimage-rgb",
-    "nr-niqe",
-    "nr-niqe-loe",
-)
-NO_REFERENCE_PROTOCOLS = ("nr-niqe", "nr-niqe-loe")
 PREPROCESS_FLAGS = ("lol-histeq", "udc-half-split")
 SOURCE_KINDS = ("url", "gdrive", "baidu", "box", "hf", "manual", "embedded")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -188,13 +177,14 @@ class Manifest(_Strict):
     @field_validator("protocol")
     @classmethod
     def _protocol(cls, value: str) -> str:
-        if value not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {value!r}; known: {', '.join(PROTOCOLS)}")
+        known = protocol_names()
+        if value not in known:
+            raise ValueError(f"unknown protocol {value!r}; known: {', '.join(known)}")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
-        no_ref = self.protocol in NO_REFERENCE_PROTOCOLS
+        no_ref = not get_protocol(self.protocol).needs_target
         if self.has_gt and no_ref:
             raise ValueError(f"has_gt is true but protocol {self.protocol} is no-reference")
         if not self.has_gt and not no_ref:
