@@ -92,6 +92,8 @@ class RunConfig:
     overwrite: bool = False
     allow_unverified: bool = False
     workers: int | None = None
+    flops: bool = True
+    """Count FLOPs per image (one extra restore per benchmark); params are always counted."""
     data_root: Path = field(default_factory=Path)
     store_path: Path = field(default_factory=Path)
     images_dir: Path | None = None
@@ -346,7 +348,7 @@ def _restore(
 
 
 def _complexity(
-    restorer: Restorer, sizes: list[tuple[int, int] | None], device: str
+    restorer: Restorer, sizes: list[tuple[int, int] | None], device: str, flops: bool = True
 ) -> dict[str, Any]:
     """Params and FLOPs per image at the benchmark's most common size (best effort)."""
     from collections import Counter
@@ -358,7 +360,7 @@ def _complexity(
         return info
     info["params"] = cx.count_parameters(restorer.module())
     known = [s for s in sizes if s is not None]
-    if not known:
+    if not known or not flops:
         return info
     (h, w), _ = Counter(known).most_common(1)[0]
     try:
@@ -550,7 +552,7 @@ def _run_benchmark(
             bar.advance()
     outcome.seconds = time.perf_counter() - t_start
     bar.close()
-    complexity = _complexity(restorer, sizes, device) if todo else None
+    complexity = _complexity(restorer, sizes, device, config.flops) if todo else None
     if complexity is not None and outcome.scored:
         complexity["model_seconds"] = outcome.model_seconds
         complexity["wall_seconds"] = outcome.seconds

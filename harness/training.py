@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,6 +42,10 @@ class TrainConfig(BaseModel):
     init_weights_sha256: str | None = None
     """sha256 of the weights training started from (fine-tuning), or None for a fresh init."""
     lr: float = 8e-5
+    lr_warmup_steps: int = Field(0, ge=0)
+    """Linear warm-up from lr/warmup to lr over these steps (fresh Adam state when fine-tuning)."""
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """After warm-up: keep lr, or decay it to 0 at ``steps`` along a half cosine."""
     betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 1.0
     ema_beta: float = 0.995
@@ -50,6 +54,18 @@ class TrainConfig(BaseModel):
     ema_power: float = 2 / 3
     checkpoint_every: int = 200
     device: str = "cpu"
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based): warm-up, then constant or cosine."""
+    warmup = config.lr_warmup_steps
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    if config.lr_schedule == "constant":
+        return config.lr
+    span = max(config.steps - warmup, 1)
+    progress = min((step - warmup) / span, 1.0)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass
@@ -256,10 +272,14 @@ def fit(
         step, history, saved = load_checkpoint_dir(out, model, ema, opt, gen)
         # fields a run saved before they existed take their defaults
         saved = TrainConfig.model_validate(saved).model_dump(mode="json")
+        # a cosine schedule is laid out over ``steps``: changing it would change the run
+        free = {"checkpoint_every", "device"} | (
+            {"steps"} if config.lr_schedule != "cosine" else set()
+        )
         mismatched = {
             k
             for k, v in config.model_dump(mode="json").items()
-            if k not in ("steps", "checkpoint_every", "device") and saved.get(k) != v
+            if k not in free and saved.get(k) != v
         }
         if mismatched:
             raise HarnessError(
@@ -285,6 +305,8 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(config, step)
             opt.step()
             ema.update(model)
             step += 1

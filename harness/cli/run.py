@@ -82,6 +82,13 @@ def register(app: typer.Typer) -> None:
         no_report: Annotated[
             bool, typer.Option("--no-report", help="Do not write a report.")
         ] = False,
+        no_flops: Annotated[
+            bool,
+            typer.Option(
+                "--no-flops",
+                help="Skip the FLOP count (it restores one extra image per benchmark).",
+            ),
+        ] = False,
     ) -> None:
         """Run a method on a suite or benchmark; store per-image results; write the HTML report."""
         from harness.cli import settings_of
@@ -107,6 +114,7 @@ def register(app: typer.Typer) -> None:
             overwrite=overwrite,
             allow_unverified=allow_unverified,
             workers=workers,
+            flops=not no_flops,
             data_root=settings.data_root,
             store_path=store_path,
             images_dir=settings.cache_dir / "outputs",

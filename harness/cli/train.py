@@ -27,6 +27,12 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--batch-per-task", help="Crops per task in each batch.")
         ] = 2,
         lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 8e-5,
+        lr_warmup_steps: Annotated[
+            int, typer.Option(help="Linear learning-rate warm-up over N steps (for fine-tuning).")
+        ] = 0,
+        lr_schedule: Annotated[
+            str, typer.Option(help="constant, or cosine (decays to 0 at --steps).")
+        ] = "constant",
         ema_update_every: Annotated[int, typer.Option(help="EMA acts every N steps.")] = 10,
         ema_update_after_step: Annotated[
             int, typer.Option(help="EMA copies the weights until this counter.")
@@ -70,12 +76,19 @@ def register(app: typer.Typer) -> None:
             batch_per_task=batch_per_task,
             task_batch=overrides,
             lr=lr,
+            lr_warmup_steps=lr_warmup_steps,
+            lr_schedule=lr_schedule,
             ema_update_every=ema_update_every,
             ema_update_after_step=ema_update_after_step,
             checkpoint_every=checkpoint_every,
             device=resolve_device(settings.device),
         )
         weights = cls.train(
-            config, out, settings.data_root, resume=not fresh, progress=settings.verbosity >= 0
+            config,
+            out,
+            settings.data_root,
+            resume=not fresh,
+            progress=settings.verbosity >= 0,
+            init_weights=init_weights,
         )
         typer.echo(f"EMA weights written to {weights}")

@@ -47,12 +47,39 @@ def _ok_psnr(data: ReportData) -> pd.DataFrame:
     return res[np.isfinite(res["psnr"].astype(float))]
 
 
-def psnr_per_task(data: ReportData) -> Figure | None:
-    """Bar chart: mean PSNR per task (mean over that task's images) for each method."""
+def _setting(benchmark: str) -> str:
+    """A benchmark's manifest setting; benchmarks no longer in the catalog count as universal."""
+    from harness.data.catalog import benchmark_names, load_manifest
+
+    return load_manifest(benchmark).setting if benchmark in benchmark_names() else "universal"
+
+
+def task_groups(results: pd.DataFrame) -> pd.Series:
+    """The bar group of each result row: its task, or "zero-shot" for zero-shot benchmarks."""
+    settings = {b: _setting(b) for b in results["benchmark"].unique()}
+    return pd.Series(
+        [
+            "zero-shot" if settings[b] == "zero-shot" else (t or "-")
+            for b, t in zip(results["benchmark"], results["task"], strict=True)
+        ],
+        index=results.index,
+    )
+
+
+def psnr_per_task_table(data: ReportData) -> pd.DataFrame:
+    """Mean PSNR over the images of each task group (rows) for each method label (columns)."""
     res = _ok_psnr(data)
     if res.empty:
+        return pd.DataFrame()
+    res = res.assign(group=task_groups(res))
+    return res.groupby(["group", "label"])["psnr"].mean().unstack("label")
+
+
+def psnr_per_task(data: ReportData) -> Figure | None:
+    """Bar chart: mean PSNR per task (mean over that task's images) for each method."""
+    table = psnr_per_task_table(data)
+    if table.empty:
         return None
-    table = res.groupby(["task", "label"])["psnr"].mean().unstack("label")
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(table)), 3.2))
     table.plot.bar(ax=ax, rot=0)
@@ -62,7 +89,8 @@ def psnr_per_task(data: ReportData) -> Figure | None:
     ax.set_title("Mean PSNR per task")
     return Figure(
         "PSNR per task",
-        "Mean PSNR over every image of each task's benchmarks (each benchmark's own protocol).",
+        "Mean PSNR over every image of each task's universal-setting benchmarks, and over every "
+        "zero-shot benchmark's images in one group (each benchmark's own protocol).",
         _encode(fig),
     )
 

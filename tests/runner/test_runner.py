@@ -193,3 +193,29 @@ def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(
     clean = run(_config(tmp_path, "clean.sqlite", method="slow-identity"))
     assert resumed == _metrics(tmp_path / "clean.sqlite", clean.run_id)
     assert sum(st == "ok" for st, _ in resumed.values()) == total_ok
+
+
+def test_no_flops_skips_the_extra_restore_but_keeps_params(
+    tmp_path, fixture_benchmarks, monkeypatch
+):
+    calls: list[int] = []
+    original = fakes.BoxBlur.restore
+
+    def counting(self, batch):
+        calls.append(len(batch.ids))
+        return original(self, batch)
+
+    monkeypatch.setattr(fakes.BoxBlur, "restore", counting)
+    images = len(fixture_benchmarks["fx-derain"].pairs)
+    rows = {}
+    for flops in (True, False):
+        calls.clear()
+        summary = run(
+            _config(tmp_path, f"{flops}.sqlite", method="box-blur", suite="fx-derain", flops=flops)
+        )
+        with Store(tmp_path / f"{flops}.sqlite") as s:
+            (rows[flops],) = s.benchmarks([summary.run_id])
+        assert sum(calls) == images + (1 if flops else 0)
+    assert "flops_per_image" in rows[True]["complexity"]
+    assert "flops_per_image" not in rows[False]["complexity"]
+    assert rows[False]["complexity"]["params"] == rows[True]["complexity"]["params"]

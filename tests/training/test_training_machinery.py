@@ -13,6 +13,7 @@ from harness.training import (
     TaskImages,
     TrainConfig,
     fit,
+    learning_rate,
     load_checkpoint_dir,
 )
 
@@ -174,3 +175,71 @@ def test_task_batch_overrides_the_per_task_count() -> None:
     assert sorted(firsts) == [10, 10, 10, 200]
     with pytest.raises(HarnessError, match="task-batch"):
         PatchSampler(tasks, crop=8, batch_per_task=1, task_batch={"deblur": 2})
+
+
+def _torch_schedule(lr: float, warmup: int, steps: int, cosine: bool) -> list[float]:
+    """The same schedule built from torch's own LR schedulers (an independent implementation)."""
+    from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, LinearLR, SequentialLR
+
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    after = (
+        CosineAnnealingLR(opt, T_max=steps - warmup, eta_min=0.0)
+        if cosine
+        else ConstantLR(opt, factor=1.0, total_iters=0)
+    )
+    if warmup:
+        ramp = LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup - 1)
+        scheduler = SequentialLR(opt, [ramp, after], milestones=[warmup])
+    else:
+        scheduler = after
+    values = []
+    for _ in range(steps):
+        values.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    return values
+
+
+@pytest.mark.parametrize(
+    ("warmup", "schedule"), [(0, "constant"), (7, "constant"), (0, "cosine"), (5, "cosine")]
+)
+def test_learning_rate_matches_torch_schedulers(warmup: int, schedule: str) -> None:
+    config = _config(40).model_copy(
+        update={"lr": 3e-4, "lr_warmup_steps": warmup, "lr_schedule": schedule}
+    )
+    ours = [learning_rate(config, step) for step in range(40)]
+    expected = _torch_schedule(3e-4, warmup, 40, schedule == "cosine")
+    assert ours == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_fit_applies_the_schedule_to_the_optimizer(tmp_path) -> None:
+    seen: list[float] = []
+    config = _config(6).model_copy(update={"lr_warmup_steps": 3, "lr_schedule": "cosine"})
+    original = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = recording_step
+    try:
+        fit(_Tiny(), _loss, PatchSampler(_tasks(), 16, 2), config, tmp_path, progress=False)
+    finally:
+        torch.optim.Adam.step = original
+    assert seen == pytest.approx(_torch_schedule(config.lr, 3, 6, cosine=True))
+
+
+def test_resume_of_a_cosine_run_with_other_steps_is_refused(tmp_path) -> None:
+    tasks = _tasks()
+    config = _config(3).model_copy(update={"lr_schedule": "cosine"})
+    fit(_Tiny(), _loss, PatchSampler(tasks, 16, 2), config, tmp_path, progress=False)
+    longer = config.model_copy(update={"steps": 6})
+    with pytest.raises(HarnessError, match="steps"):
+        fit(_Tiny(), _loss, PatchSampler(tasks, 16, 2), longer, tmp_path, progress=False)
+    # a constant schedule may be extended: the lr of the steps already taken does not change
+    constant = tmp_path / "constant"
+    fit(_Tiny(), _loss, PatchSampler(tasks, 16, 2), _config(3), constant, progress=False)
+    _, history = fit(
+        _Tiny(), _loss, PatchSampler(tasks, 16, 2), _config(6), constant, progress=False
+    )
+    assert len(history) == 6
