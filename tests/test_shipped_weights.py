@@ -2,9 +2,9 @@
 
 One DiffUIR run and the classical runs are made once per session through the real CLI, then:
 - the regression gate passes against the committed baseline (reports/baselines/mini.json);
-- DiffUIR beats identity (no restoration) on derain, desnow, dehaze and low light, and on the
-  five-task mean; on mini-deblur it is level with identity (27.25 vs 27.27 dB when trained), which
-  is the open gap of these weights and is asserted as "within 0.1 dB", not hidden;
+- DiffUIR beats identity (no restoration) on every task and on the five-task mean: by more than
+  1 dB on derain, desnow, dehaze and low light, but on mini-deblur only narrowly (27.35 vs 27.27 dB
+  when trained, four of five images better), so that margin is asserted as what it is;
 - DiffUIR beats every classical baseline on mean PSNR over the five tasks;
 - the weights file is the one the weights manifest pins.
 """
@@ -85,11 +85,25 @@ def test_gate_passes_against_the_committed_baseline(store: Path) -> None:
     assert "gate passed" in out.stdout
 
 
-def test_diffuir_beats_identity_where_the_weights_learned_the_task(store: Path) -> None:
+def _image_psnr(store: Path, method: str, bench: str) -> dict[str, float]:
+    con = sqlite3.connect(store)
+    (run_id,) = con.execute("select run_id from runs where method = ?", (method,)).fetchone()
+    rows = con.execute(
+        "select image_id, metrics_json from results where run_id = ? and benchmark = ?",
+        (run_id, bench),
+    )
+    return {image: float(json.loads(metrics)["psnr"]) for image, metrics in rows}
+
+
+def test_diffuir_beats_identity_on_every_task(store: Path) -> None:
     psnr = _mean_psnr(store)
     for bench in ("mini-derain", "mini-desnow", "mini-dehaze", "mini-lowlight"):
         assert psnr[("diffuir", bench)] > psnr[("identity", bench)] + 1.0, bench
-    assert abs(psnr[("diffuir", "mini-deblur")] - psnr[("identity", "mini-deblur")]) < 0.1
+    # deblurring is the weak task: a small but real gain, on most images rather than one outlier
+    assert psnr[("diffuir", "mini-deblur")] > psnr[("identity", "mini-deblur")] + 0.05
+    ours = _image_psnr(store, "diffuir", "mini-deblur")
+    plain = _image_psnr(store, "identity", "mini-deblur")
+    assert sum(ours[i] > plain[i] for i in plain) >= 4
 
 
 def test_diffuir_beats_identity_on_the_five_task_mean(store: Path) -> None:
