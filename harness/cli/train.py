@@ -28,7 +28,10 @@ def register(app: typer.Typer) -> None:
         ] = 2,
         lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 8e-5,
         lr_warmup_steps: Annotated[
-            int, typer.Option(help="Linear learning-rate warm-up over N steps (for fine-tuning).")
+            int,
+            typer.Option(
+                min=0, help="Linear learning-rate warm-up over N steps (for fine-tuning)."
+            ),
         ] = 0,
         lr_schedule: Annotated[
             str, typer.Option(help="constant, or cosine (decays to 0 at --steps).")
@@ -65,6 +68,10 @@ def register(app: typer.Typer) -> None:
                     f"{item!r}: expected TASK=N with N >= 1", param_hint="--task-batch"
                 )
             overrides[task] = int(count)
+        if lr_schedule not in ("constant", "cosine"):
+            raise typer.BadParameter(
+                f"{lr_schedule!r}: expected constant or cosine", param_hint="--lr-schedule"
+            )
         cls = method_class(method)
         config = TrainConfig(
             method=method,

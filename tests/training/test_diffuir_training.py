@@ -125,3 +125,15 @@ def test_init_weights_starts_training_from_that_file(tmp_path: Path) -> None:
     torch.manual_seed(10)
     fresh = build_unet("t").state_dict()
     assert max(float((fresh[k] - start[k]).abs().max()) for k in start) > 1e-2
+
+
+def test_bad_schedule_options_are_usage_errors_not_tracebacks(tmp_path: Path) -> None:
+    base = ["train", "--method", "diffuir", "--steps", "1", "--out", str(tmp_path / "x")]
+    for extra, hint in (
+        (["--lr-schedule", "linear"], "--lr-schedule"),
+        (["--lr-warmup-steps", "-1"], "--lr-warmup-steps"),
+    ):
+        result = CliRunner().invoke(app, [*base, *extra])
+        assert result.exit_code == 2, result.output
+        assert hint in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "x").exists()
