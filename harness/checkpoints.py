@@ -6,11 +6,11 @@ arbitrary code is refused with instructions to convert it on a machine where the
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, MissingFileError
+from harness.hashing import sha256_file
 
 
 class ChecksumMismatchError(HarnessError):
@@ -19,15 +19,6 @@ class ChecksumMismatchError(HarnessError):
 
 class UnsafeCheckpointError(HarnessError):
     """A pickle checkpoint that cannot be loaded with ``weights_only=True``."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Streaming sha256 of a file, as lowercase hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: str | Path, expected: str | None) -> str:

@@ -469,11 +469,15 @@ def _run_benchmark(
         bench.name,
         {
             "task": getattr(bench, "task", None),
+            "setting": getattr(getattr(bench, "manifest", None), "setting", None),
             "protocol": protocol.name,
             "protocol_signature": protocol.signature,
             "metrics": tuple(protocol.metrics),
             "data_digest": getattr(bench, "digest", None),
             "pinned": getattr(bench, "pinned", None),
+            "verified": getattr(bench, "verified", None)
+            if getattr(bench, "pinned", None)
+            else None,
             "n_pairs": len(pairs),
         },
     )

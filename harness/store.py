@@ -9,11 +9,15 @@ Schema (``PRAGMA user_version`` = ``SCHEMA_VERSION``):
 - ``runs``: one row per configuration: method, variant, weights and their sha256, suite, protocol
   override, seed, steps, device, batch size, versions (package, torch, CUDA, python), git commit,
   host, start/end times, status, the full config and the restorer's provenance as JSON.
-- ``run_benchmarks``: per (run, benchmark): task, protocol name and signature, data lock digest,
-  whether the data was pinned, number of pairs, complexity figures as JSON.
-- ``results``: per (run, benchmark, image id): input sha256, status ``ok|failed``, failure reason,
-  metric values as JSON, latency (ms, the image's share of its batch), size, paths of input, target
-  and saved output.
+- ``run_benchmarks``: per (run, benchmark): task, setting (universal or zero-shot), protocol name
+  and signature, data digest, whether the data was pinned and whether every scored byte matched the
+  lock (``verified``: 1, 0, or NULL when not pinned), number of pairs, complexity figures as JSON.
+- ``results``: per (run, benchmark, image id): input and target sha256 of the bytes scored, whether
+  they matched the lock (``verified``), status ``ok|failed``, failure reason, metric values as JSON,
+  latency (ms, the image's share of its batch), size, paths of input, target and saved output.
+
+Version 1 stores (no setting / target sha256 / verified columns) are migrated in place on open by
+adding those columns (NULL for old rows, which are then never reused by a resume).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -61,11 +65,13 @@ CREATE TABLE IF NOT EXISTS run_benchmarks (
     run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     benchmark TEXT NOT NULL,
     task TEXT,
+    setting TEXT,
     protocol TEXT NOT NULL,
     protocol_signature TEXT NOT NULL,
     metrics TEXT NOT NULL,
     data_digest TEXT,
     pinned INTEGER,
+    verified INTEGER,
     n_pairs INTEGER,
     complexity_json TEXT,
     started_at REAL,
@@ -77,6 +83,8 @@ CREATE TABLE IF NOT EXISTS results (
     benchmark TEXT NOT NULL,
     image_id TEXT NOT NULL,
     input_sha256 TEXT,
+    target_sha256 TEXT,
+    verified INTEGER,
     status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
     reason TEXT,
     metrics_json TEXT,
@@ -90,6 +98,14 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run_id, benchmark, image_id)
 );
 """
+
+# Columns added in version 2, as (table, column, type): added to a version-1 store on open.
+_V2_COLUMNS = (
+    ("run_benchmarks", "setting", "TEXT"),
+    ("run_benchmarks", "verified", "INTEGER"),
+    ("results", "target_sha256", "TEXT"),
+    ("results", "verified", "INTEGER"),
+)
 
 RUN_COLUMNS = (
     "method",
@@ -121,6 +137,9 @@ class ImageResult:
     metrics: dict[str, float] | None = None
     reason: str | None = None
     input_sha256: str | None = None
+    target_sha256: str | None = None
+    verified: bool | None = None
+    """True when input and target bytes equal the lock's, False when not, None when not pinned."""
     latency_ms: float | None = None
     height: int | None = None
     width: int | None = None
@@ -145,14 +164,23 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, 1, SCHEMA_VERSION):
             raise HarnessError(
                 f"result store {self.path} has schema version {version}; this harness reads "
                 f"version {SCHEMA_VERSION}",
                 hint="use another --store path, or upgrade uir-harness",
             )
         self._db.executescript(_SCHEMA)
+        if version == 1:
+            self._migrate_v1()
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _migrate_v1(self) -> None:
+        with self._transaction() as db:
+            for table, column, kind in _V2_COLUMNS:
+                present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -271,21 +299,25 @@ class Store:
     def upsert_benchmark(self, run_id: int, benchmark: str, info: dict[str, Any]) -> None:
         """Record (or refresh) what a run knows about one benchmark: protocol, data digest..."""
         self._db.execute(
-            "INSERT INTO run_benchmarks (run_id, benchmark, task, protocol, protocol_signature, "
-            "metrics, data_digest, pinned, n_pairs, started_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "INSERT INTO run_benchmarks (run_id, benchmark, task, setting, protocol, "
+            "protocol_signature, metrics, data_digest, pinned, verified, n_pairs, started_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(run_id, benchmark) DO UPDATE SET task=excluded.task, "
-            "protocol=excluded.protocol, protocol_signature=excluded.protocol_signature, "
-            "metrics=excluded.metrics, data_digest=excluded.data_digest, pinned=excluded.pinned, "
+            "setting=excluded.setting, protocol=excluded.protocol, "
+            "protocol_signature=excluded.protocol_signature, metrics=excluded.metrics, "
+            "data_digest=excluded.data_digest, pinned=excluded.pinned, verified=excluded.verified, "
             "n_pairs=excluded.n_pairs, started_at=excluded.started_at, finished_at=NULL",
             (
                 run_id,
                 benchmark,
                 info.get("task"),
+                info.get("setting"),
                 info["protocol"],
                 info["protocol_signature"],
                 json.dumps(list(info.get("metrics", ()))),
                 info.get("data_digest"),
                 None if info.get("pinned") is None else int(bool(info["pinned"])),
+                None if info.get("verified") is None else int(bool(info["verified"])),
                 info.get("n_pairs"),
                 time.time(),
             ),
@@ -334,14 +366,17 @@ class Store:
     def add_result(self, run_id: int, result: ImageResult) -> None:
         """Write one image's result and commit it at once."""
         self._db.execute(
-            "INSERT OR REPLACE INTO results (run_id, benchmark, image_id, input_sha256, status, "
-            "reason, metrics_json, latency_ms, height, width, input_path, target_path, "
-            "output_path, scored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO results (run_id, benchmark, image_id, input_sha256, "
+            "target_sha256, verified, status, reason, metrics_json, latency_ms, height, width, "
+            "input_path, target_path, output_path, scored_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id,
                 result.benchmark,
                 result.image_id,
                 result.input_sha256,
+                result.target_sha256,
+                None if result.verified is None else int(result.verified),
                 result.status,
                 result.reason,
                 None if result.metrics is None else json.dumps(result.metrics),

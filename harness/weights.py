@@ -29,13 +29,15 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from harness.checkpoints import sha256_file, verify_sha256
+from harness.checkpoints import verify_sha256
+from harness.data.safety import safe_relative_path
 from harness.errors import HarnessError, MissingFileError, UnknownNameError
+from harness.hashing import sha256_file
 from harness.paths import default_cache_dir
 
 MANIFEST_NAME = "weights.yaml"
@@ -73,9 +75,7 @@ class WeightsEntry(BaseModel):
     @field_validator("file")
     @classmethod
     def _relative_path(cls, value: str) -> str:
-        path = PurePosixPath(value)
-        if path.is_absolute() or ".." in path.parts or "\\" in value:
-            raise ValueError(f"file must be a bare name or a repository-relative path: {value!r}")
+        safe_relative_path(value, "weights file (a bare name or a repository-relative path)")
         return value
 
     @property

@@ -6,7 +6,6 @@ command prints exact manual steps and the import command to run afterwards.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ from pathlib import Path
 from harness.data.manifest import Manifest, Source
 from harness.data.safety import check_member_name
 from harness.errors import HarnessError
+from harness.hashing import sha256_file
 
 CHUNK = 1 << 20
 
@@ -39,7 +39,7 @@ def download(
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists() and (sha256 is None or _sha256(dest) == sha256):
+    if dest.exists() and (sha256 is None or sha256_file(dest) == sha256):
         return dest
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "uir-harness"})
@@ -75,7 +75,7 @@ def download(
             hint="run the same command again to resume",
         )
     if sha256 is not None:
-        actual = _sha256(part)
+        actual = sha256_file(part)
         if actual != sha256:
             part.unlink()
             raise DownloadError(
@@ -84,14 +84,6 @@ def download(
             )
     os.replace(part, dest)
     return dest
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def archive_name(source: Source) -> str:

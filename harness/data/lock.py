@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.checkpoints import sha256_file
 from harness.data.safety import UnsafePathError, walk_files
 from harness.errors import HarnessError
+from harness.hashing import sha256_file
 from harness.paths import default_cache_dir
 
 LOCK_HEADER = "# uir-harness lock v1"

@@ -7,12 +7,13 @@ root, and every fact carries a ``confirmed`` flag or sits in ``facts.confirmed``
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.data.safety import safe_relative_path
 from harness.errors import HarnessError
 from harness.metrics.protocols import get_protocol, protocol_names
 from harness.tasks import TASKS
@@ -33,11 +34,7 @@ class _Strict(BaseModel):
 
 def safe_relative(path: str, what: str) -> str:
     """Return ``path`` if it is a plain relative POSIX path that cannot leave its root."""
-    p = PurePosixPath(path)
-    if path.startswith(("/", "\\")) or p.is_absolute() or re.match(r"^[A-Za-z]:", path):
-        raise ValueError(f"{what} {path!r} is absolute; it must be relative to the data root")
-    if any(part == ".." for part in p.parts) or "\\" in path:
-        raise ValueError(f"{what} {path!r} escapes its root ('..' or backslash)")
+    safe_relative_path(path, what)
     return path
 
 

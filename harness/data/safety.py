@@ -3,30 +3,50 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path, PurePosixPath
 
 from harness.errors import HarnessError
 
 
-class UnsafePathError(HarnessError):
-    """A path (in a folder, an archive or a manifest) that would escape its root."""
+class UnsafePathError(HarnessError, ValueError):
+    """A path (in a folder, an archive, a manifest or a lock) that would escape its root.
+
+    It is a ValueError too, so pydantic validators report it as a field error.
+    """
+
+
+def safe_relative_path(path: str, what: str, *, allow_backslash: bool = False) -> PurePosixPath:
+    """Return ``path`` as a relative POSIX path that cannot leave its root, else raise.
+
+    Refused: empty names, absolute paths, drive letters, ``..`` parts and (unless
+    ``allow_backslash``, where backslashes count as separators) backslashes. The one validator of
+    every untrusted relative path: manifest layouts, lock lines, archive members, weights files.
+    """
+    text = path.replace("\\", "/") if allow_backslash else path
+    if not text.strip():
+        raise UnsafePathError(f"{what} is empty")
+    if "\\" in text:
+        raise UnsafePathError(
+            f"{what} {path!r} contains a backslash; refusing it (use '/' as the separator)"
+        )
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
+        raise UnsafePathError(
+            f"{what} {path!r} is an absolute path; refusing it (paths must be relative)",
+            hint="the file is malformed or malicious; re-create it with relative paths",
+        )
+    posix = PurePosixPath(text)
+    if any(part == ".." for part in posix.parts):
+        raise UnsafePathError(
+            f"{what} {path!r} escapes its root ('..'); refusing it",
+            hint="the file is malformed or malicious (path traversal); do not use it",
+        )
+    return posix
 
 
 def check_member_name(name: str, where: str) -> PurePosixPath:
     """Refuse archive member names that are absolute, contain ``..`` or a drive letter."""
-    normalised = name.replace("\\", "/")
-    p = PurePosixPath(normalised)
-    if normalised.startswith("/") or (len(normalised) > 1 and normalised[1] == ":"):
-        raise UnsafePathError(
-            f"{where}: entry {name!r} is an absolute path; refusing to extract it",
-            hint="the archive is malformed or malicious; re-create it with relative paths",
-        )
-    if any(part == ".." for part in p.parts):
-        raise UnsafePathError(
-            f"{where}: entry {name!r} climbs out of the target folder ('..'); refusing it",
-            hint="the archive is malformed or malicious (zip-slip); do not use it",
-        )
-    return p
+    return safe_relative_path(name, f"{where}: entry", allow_backslash=True)
 
 
 def ensure_inside(path: Path, root: Path, what: str) -> Path:
