@@ -1,0 +1,1 @@
+"""Network blocks shared by several baseline methods (each method package imports them)."""
