@@ -41,22 +41,18 @@ def register(app: typer.Typer) -> None:
         from harness.cli import settings_of
         from harness.store import Store, default_store_path
 
-        expected = None if update else G.load_baseline(baseline)
         store_path = store or default_store_path(settings_of(ctx).cache_dir)
         with Store(store_path) as db:
             rid = run_id if run_id is not None else db.latest_run_id()
-            if update:
-                new_baseline = G.baseline_from_run(db, rid)
-            else:
-                current = G.run_benchmarks(db, rid)
-        if update:
+            current = G.run_benchmarks(db, rid)
+            new_baseline = G.baseline_from_run(db, rid) if update else None
+        if new_baseline is not None:
             G.write_baseline(baseline, new_baseline)
             n = sum(len(b.images) for b in new_baseline.benchmarks.values())
             typer.echo(f"baseline written: {baseline} (run {rid}, {n} images)")
             return
-        assert expected is not None
         rows = G.compare(
-            expected,
+            G.load_baseline(baseline),
             current,
             tolerance={"psnr": tolerance, "ssim": ssim_tolerance},
             alpha=alpha,
