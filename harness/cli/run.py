@@ -10,17 +10,23 @@ import typer
 
 def print_run_table(store_path: Path, run_id: int) -> None:
     """Print the per-benchmark means (with CI) of one run."""
-    from harness.report.tables import load_report_data, main_table_text, main_tables, markdown_table
+    from harness.report.tables import (
+        footnotes,
+        load_report_data,
+        main_table_text,
+        main_tables,
+        markdown_table,
+    )
     from harness.store import Store
 
     with Store(store_path) as store:
         data = load_report_data(store, [run_id])
     for table in main_tables(data):
         text = main_table_text(table).T
-        text.index = [f"{b} {m}" for _, b, m in text.index]
+        text.index = [f"{b} [{p}] {m}" for _, b, p, m in text.index]
         typer.echo(markdown_table(text, index=True))
-        for bench, sig in table.signatures.items():
-            typer.echo(f"  {bench}: {sig}")
+        for note in footnotes(table):
+            typer.echo(f"  {note}")
     failed = data.results[data.results["status"] == "failed"] if not data.results.empty else None
     if failed is not None and len(failed):
         typer.secho(f"{len(failed)} image(s) failed:", fg=typer.colors.YELLOW)

@@ -33,16 +33,19 @@ def _latex_escape(text: str) -> str:
 
 
 def _latex_main(table: Any) -> str:
-    from harness.report.tables import format_cell
+    from harness.report.tables import UNVERIFIED_MARK, footnotes, format_cell
 
     cols = list(table.mean.columns)
     lines = [
         "\\begin{table}[t]",
         "\\centering",
-        f"\\caption{{Suite {_latex_escape(table.suite)}: mean with 95\\% bootstrap interval; best in bold.}}",
+        f"\\caption{{Suite {_latex_escape(table.suite)}: mean with 95\\% bootstrap interval; "
+        "best of each column (one benchmark under one protocol) in bold.}}",
         "\\begin{tabular}{l" + "r" * len(cols) + "}",
         "\\toprule",
-        "Method & " + " & ".join(_latex_escape(f"{c[1]} {c[2].upper()}") for c in cols) + " \\\\",
+        "Method & "
+        + " & ".join(_latex_escape(f"{c[1]} [{c[2]}] {c[3].upper()}") for c in cols)
+        + " \\\\",
         "\\midrule",
     ]
     for label in table.mean.index:
@@ -50,16 +53,16 @@ def _latex_main(table: Any) -> str:
         for c in cols:
             text = _latex_escape(
                 format_cell(
-                    table.mean.loc[label, c], table.lo.loc[label, c], table.hi.loc[label, c], c[2]
+                    table.mean.loc[label, c], table.lo.loc[label, c], table.hi.loc[label, c], c[3]
                 )
             )
-            cells.append(f"\\textbf{{{text}}}" if table.best.get(c) == label else text)
+            text = f"\\textbf{{{text}}}" if table.best.get(c) == label else text
+            cells.append(text + ("$^\\dagger$" if table.unverified(label, c) else ""))
         lines.append(_latex_escape(str(label)) + " & " + " & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
-    for bench, sig in table.signatures.items():
-        lines.append(
-            f"\\\\[2pt]{{\\scriptsize\\texttt{{{_latex_escape(bench)}: {_latex_escape(sig)}}}}}"
-        )
+    for note in footnotes(table):
+        note = _latex_escape(note).replace(UNVERIFIED_MARK, "$^\\dagger$")
+        lines.append(f"\\\\[2pt]{{\\scriptsize\\texttt{{{note}}}}}")
     lines.append("\\end{table}")
     return "\n".join(lines)
 
@@ -127,7 +130,7 @@ def write_report(
                 T.markdown_table(T.main_table_text(t), index=True),
                 "",
             ]
-            parts += [f"- `{b}`: `{s}`" for b, s in t.signatures.items()] + [""]
+            parts += [f"- `{note}`" for note in T.footnotes(t)] + [""]
         parts += ["## Complexity", "", T.markdown_table(complexity), ""]
         if not paper.empty:
             parts += ["## Paper vs measured", "", T.markdown_table(paper), ""]

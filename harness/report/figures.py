@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,31 +46,11 @@ def _ok_psnr(data: ReportData) -> pd.DataFrame:
     return res[np.isfinite(res["psnr"].astype(float))]
 
 
-def _setting(benchmark: str) -> str:
-    """A benchmark's manifest setting; benchmarks no longer in the catalog count as universal."""
-    from harness.data.catalog import benchmark_names, load_manifest
-
-    return load_manifest(benchmark).setting if benchmark in benchmark_names() else "universal"
-
-
-def task_groups(results: pd.DataFrame) -> pd.Series:
-    """The bar group of each result row: its task, or "zero-shot" for zero-shot benchmarks."""
-    settings = {b: _setting(b) for b in results["benchmark"].unique()}
-    return pd.Series(
-        [
-            "zero-shot" if settings[b] == "zero-shot" else (t or "-")
-            for b, t in zip(results["benchmark"], results["task"], strict=True)
-        ],
-        index=results.index,
-    )
-
-
 def psnr_per_task_table(data: ReportData) -> pd.DataFrame:
-    """Mean PSNR over the images of each task group (rows) for each method label (columns)."""
+    """Mean PSNR over the images of each group (rows; tables.task_group) for each method label."""
     res = _ok_psnr(data)
     if res.empty:
         return pd.DataFrame()
-    res = res.assign(group=task_groups(res))
     return res.groupby(["group", "label"])["psnr"].mean().unstack("label")
 
 
@@ -184,11 +163,6 @@ def crop_png_base64(path: str, size: int = 160) -> str | None:
             crop = im.crop((left, top, left + cw, top + ch))
             buf = io.BytesIO()
             crop.save(buf, format="PNG")
-    except Exception:
+    except (OSError, Image.DecompressionBombError):
         return None
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def is_number(value: object) -> bool:
-    """True for a finite float/int."""
-    return isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value))

@@ -12,8 +12,12 @@ import pandas as pd
 
 from harness.report.figures import Figure, crop_png_base64
 from harness.report.tables import (
+    DATA_STATUS_NOTES,
+    UNVERIFIED_MARK,
+    Column,
     MainTable,
     ReportData,
+    footnotes,
     format_cell,
     higher_is_better,
 )
@@ -37,28 +41,26 @@ def _esc(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _spans(cols: list[Column], depth: int) -> list[tuple[str, int]]:
+    """Header cells of one level: runs of adjacent columns sharing their first ``depth`` keys."""
+    spans: list[tuple[tuple[str, ...], int]] = []
+    for c in cols:
+        if spans and spans[-1][0] == c[:depth]:
+            spans[-1] = (spans[-1][0], spans[-1][1] + 1)
+        else:
+            spans.append((c[:depth], 1))
+    return [(key[-1], n) for key, n in spans]
+
+
 def main_table_html(table: MainTable) -> str:
-    """A main table as HTML, the best value of each column in bold."""
+    """A main table as HTML (group, benchmark, protocol, metric headers), each column's best bold."""
     cols = list(table.mean.columns)
-    out = ['<table class="main"><thead><tr><th rowspan="3">method</th>']
-    tasks: list[tuple[str, int]] = []
-    for c in cols:
-        if tasks and tasks[-1][0] == c[0]:
-            tasks[-1] = (c[0], tasks[-1][1] + 1)
-        else:
-            tasks.append((c[0], 1))
-    out += [f'<th colspan="{n}">{_esc(t)}</th>' for t, n in tasks]
-    out.append("</tr><tr>")
-    benches: list[tuple[str, int]] = []
-    for c in cols:
-        if benches and benches[-1][0] == c[1]:
-            benches[-1] = (c[1], benches[-1][1] + 1)
-        else:
-            benches.append((c[1], 1))
-    out += [f'<th colspan="{n}">{_esc(b)}</th>' for b, n in benches]
-    out.append("</tr><tr>")
+    out = ['<table class="main"><thead><tr><th rowspan="4">method</th>']
+    for depth in (1, 2, 3):
+        out += [f'<th colspan="{n}">{_esc(key)}</th>' for key, n in _spans(cols, depth)]
+        out.append("</tr><tr>")
     out += [
-        f"<th>{_esc(c[2].upper())} {'&uarr;' if higher_is_better(c[2]) else '&darr;'}</th>"
+        f"<th>{_esc(c[3].upper())} {'&uarr;' if higher_is_better(c[3]) else '&darr;'}</th>"
         for c in cols
     ]
     out.append("</tr></thead><tbody>")
@@ -66,12 +68,17 @@ def main_table_html(table: MainTable) -> str:
         out.append(f"<tr><th>{_esc(label)}</th>")
         for c in cols:
             text = format_cell(
-                table.mean.loc[label, c], table.lo.loc[label, c], table.hi.loc[label, c], c[2]
+                table.mean.loc[label, c], table.lo.loc[label, c], table.hi.loc[label, c], c[3]
             )
             failed = table.failed.loc[label, c]
             extra = ""
             if isinstance(failed, float) and not math.isnan(failed) and failed > 0:
                 extra = f' <span class="failed">({int(failed)} failed)</span>'
+            if table.unverified(label, c):
+                extra += (
+                    f' <span class="unverified" title="{DATA_STATUS_NOTES["unverified"]}">'
+                    f"{UNVERIFIED_MARK}</span>"
+                )
             body = _esc(text)
             if table.best.get(c) == label:
                 body = f"<b>{body}</b>"
@@ -134,12 +141,15 @@ def provenance(data: ReportData) -> list[dict[str, Any]]:
             if not data.benchmarks.empty
             else pd.DataFrame()
         )
+        records = benches.to_dict("records")
+        for b in records:
+            b["data_note"] = DATA_STATUS_NOTES[b["data"]]
         out.append(
             {
                 "run": run,
                 "started": _time(run.get("started_at")),
                 "finished": _time(run.get("finished_at")),
-                "benchmarks": benches.to_dict("records"),
+                "benchmarks": records,
             }
         )
     return out
@@ -173,7 +183,7 @@ def render_html(
         generated=_time(dt.datetime.now(tz=dt.UTC).timestamp()),
         runs=data.runs.to_dict("records"),
         main_tables=[
-            {"suite": t.suite, "html": main_table_html(t), "signatures": t.signatures}
+            {"suite": t.suite, "html": main_table_html(t), "footnotes": footnotes(t)}
             for t in tables
         ],
         complexity_html=frame_html(complexity, classes="small"),

@@ -4,8 +4,15 @@ Conventions (stated in every rendered table):
 - a cell is the plain mean over the images scored ``ok`` (failed images are counted, not scored);
 - the interval is a percentile bootstrap 95% CI of that mean: 2000 resamples of the images with
   replacement, numpy ``default_rng(seed)`` with seed 0, so the same results give the same interval;
-- "best" is the highest mean for higher-is-better metrics (PSNR, SSIM) and the lowest for the others
-  (NIQE, LOE, LPIPS).
+- a column is one (group, benchmark, protocol, metric): numbers scored under two protocols never
+  share a column, and "best" is chosen within a column only - the highest mean for
+  higher-is-better metrics and the lowest for the others, as harness.metrics.protocols'
+  ``METRIC_HIGHER_IS_BETTER`` says (a metric it does not list is an error);
+- the group is the benchmark's task, or "zero-shot" for zero-shot benchmarks (``task_group``);
+- every (benchmark, protocol) has a footnote: its protocol signature and whether the data it scored
+  was verified against the lock; cells scored on unverified data carry ``UNVERIFIED_MARK``.
+
+Everything comes from the result store alone (no manifest is read).
 """
 
 from __future__ import annotations
@@ -18,23 +25,53 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.errors import HarnessError
+from harness.metrics.protocols import METRIC_HIGHER_IS_BETTER
 from harness.store import Store
+from harness.tolerances import MEAN_TOLERANCE
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 CI_LEVEL = 0.95
 
-_FALLBACK_HIGHER = {"psnr": True, "ssim": True, "lpips": False, "niqe": False, "loe": False}
+ZERO_SHOT = "zero-shot"
+UNVERIFIED_MARK = "\u2020"
+
+#: What each data status says about the digest stored with a benchmark (see ``data_status``).
+DATA_STATUS_NOTES = {
+    "verified": "the lock's digest: every scored byte matched the lock",
+    "unverified": "digest of the bytes scored, which did not match the lock",
+    "not pinned": "digest of the bytes scored; the benchmark has no lock",
+    "not recorded": "stored before verification was recorded",
+}
 
 
 def higher_is_better(metric: str) -> bool:
-    """Direction of a metric (from harness.metrics when available)."""
+    """Whether a larger value of ``metric`` is better (harness.metrics.protocols owns the rule)."""
     try:
-        from harness.metrics import METRIC_HIGHER_IS_BETTER
+        return METRIC_HIGHER_IS_BETTER[metric]
+    except KeyError:
+        raise HarnessError(
+            f"metric {metric!r} has no known direction (higher or lower is better); known: "
+            + ", ".join(sorted(METRIC_HIGHER_IS_BETTER)),
+            hint="add it to METRIC_HIGHER_IS_BETTER in harness/metrics/protocols.py",
+        ) from None
 
-        return bool(METRIC_HIGHER_IS_BETTER[metric])
-    except (ImportError, KeyError):
-        return _FALLBACK_HIGHER.get(metric, True)
+
+def task_group(task: str | None, setting: str | None) -> str:
+    """The group a benchmark is shown under: "zero-shot" for a zero-shot benchmark, else its task.
+
+    The setting is the one stored with the run (run_benchmarks.setting); rows stored before it
+    existed hold NULL and count as universal.
+    """
+    return ZERO_SHOT if setting == ZERO_SHOT else (task or "-")
+
+
+def data_status(pinned: int | None, verified: int | None) -> str:
+    """One of ``DATA_STATUS_NOTES``: what run_benchmarks' ``pinned``/``verified`` say of the data."""
+    if verified is not None:
+        return "verified" if verified else "unverified"
+    return "not recorded" if pinned else "not pinned"
 
 
 def bootstrap_ci(
@@ -70,22 +107,33 @@ def _label(run: dict[str, Any]) -> str:
     return f"{run['method']}" + (f" ({variant})" if variant and variant != "default" else "")
 
 
+# The columns the report reads from an empty benchmarks frame (a run stopped before its first one).
+_EMPTY_BENCHMARKS = ("run_id", "benchmark")
+
+
 def load_report_data(store: Store, run_ids: list[int]) -> ReportData:
-    """Read runs, benchmarks and per-image results of ``run_ids`` into frames."""
+    """Read runs, benchmarks and per-image results of ``run_ids`` into frames.
+
+    Benchmarks gain ``group`` (``task_group``) and ``data`` (``data_status``); results gain the
+    ``label`` of their run and the ``task``, ``protocol``, ``group`` and ``data`` of their benchmark.
+    """
     runs = store.runs(run_ids)
     labels = [_label(r) for r in runs]
     for run, label in zip(runs, labels, strict=True):
         run["label"] = label if labels.count(label) == 1 else f"{label} #{run['run_id']}"
     runs_df = pd.DataFrame(runs)
-    bench_df = pd.DataFrame(store.benchmarks(run_ids))
-    rows = store.results(run_ids)
+    benches = store.benchmarks(run_ids)
+    for b in benches:
+        b["group"] = task_group(b["task"], b["setting"])
+        b["data"] = data_status(b["pinned"], b["verified"])
+    bench_df = pd.DataFrame(benches) if benches else pd.DataFrame(columns=_EMPTY_BENCHMARKS)
     metrics: list[str] = []
-    for b in store.benchmarks(run_ids):
+    for b in benches:
         for m in b["metrics"]:
             if m not in metrics:
                 metrics.append(m)
     flat = []
-    for row in rows:
+    for row in store.results(run_ids):
         d = {k: v for k, v in row.items() if k != "metrics"}
         d.update({m: row["metrics"].get(m, math.nan) for m in metrics})
         flat.append(d)
@@ -94,20 +142,20 @@ def load_report_data(store: Store, run_ids: list[int]) -> ReportData:
         results = pd.DataFrame(columns=["run_id", "benchmark", "image_id", "status", *metrics])
     label_of = dict(zip(runs_df["run_id"], runs_df["label"], strict=True)) if runs else {}
     results["label"] = results["run_id"].map(label_of)
-    if not bench_df.empty:
-        task_of = {(r.run_id, r.benchmark): r.task for r in bench_df.itertuples()}
-        results["task"] = [
-            task_of.get((r, b))
-            for r, b in zip(results["run_id"], results["benchmark"], strict=True)
-        ]
-    else:
-        results["task"] = None
+    info = {(b["run_id"], b["benchmark"]): b for b in benches}
+    keys = list(zip(results["run_id"], results["benchmark"], strict=True))
+    for column in ("task", "protocol", "group", "data"):
+        results[column] = [info[k][column] if k in info else None for k in keys]
     return ReportData(runs_df, bench_df, results, metrics)
+
+
+Column = tuple[str, str, str, str]
+"""A main-table column: (group, benchmark, protocol, metric)."""
 
 
 @dataclass
 class MainTable:
-    """One suite's table: rows = method labels, columns = (task, benchmark, metric)."""
+    """One suite's table: rows = method labels, columns = (group, benchmark, protocol, metric)."""
 
     suite: str
     mean: pd.DataFrame
@@ -115,10 +163,20 @@ class MainTable:
     hi: pd.DataFrame
     n: pd.DataFrame
     failed: pd.DataFrame
-    signatures: dict[str, str]
-    """benchmark -> protocol signature."""
-    best: dict[tuple[str, str, str], str]
+    signatures: dict[tuple[str, str], str]
+    """(benchmark, protocol) -> protocol signature."""
+    data: dict[tuple[str, str], dict[str, str]]
+    """(benchmark, protocol) -> method label -> data status (``data_status``)."""
+    best: dict[Column, str]
     """column -> label of the best row."""
+
+    def unverified(self, label: str, col: Column) -> bool:
+        """Whether the cell was scored on data that did not match the benchmark's lock."""
+        return self.data.get((col[1], col[2]), {}).get(label) == "unverified"
+
+
+def _column_order(b: Any) -> tuple[bool, str, str, str]:
+    return (b.group == ZERO_SHOT, b.group, b.benchmark, b.protocol)
 
 
 def main_tables(data: ReportData) -> list[MainTable]:
@@ -126,33 +184,49 @@ def main_tables(data: ReportData) -> list[MainTable]:
     tables = []
     if data.runs.empty:
         return tables
+    label_of = dict(zip(data.runs["run_id"], data.runs["label"], strict=True))
     for suite, suite_runs in data.runs.groupby("suite", sort=False):
         ids = set(suite_runs["run_id"])
         bench = data.benchmarks[data.benchmarks["run_id"].isin(ids)]
         res = data.results[data.results["run_id"].isin(ids)]
-        columns: list[tuple[str, str, str]] = []
-        signatures: dict[str, str] = {}
-        for b in bench.sort_values(["task", "benchmark"], na_position="last").itertuples():
-            signatures.setdefault(b.benchmark, b.protocol_signature)
+        columns: list[Column] = []
+        signatures: dict[tuple[str, str], str] = {}
+        statuses: dict[tuple[str, str], dict[str, str]] = {}
+        for b in sorted(bench.itertuples(), key=_column_order):
+            key = (b.benchmark, b.protocol)
+            if signatures.setdefault(key, b.protocol_signature) != b.protocol_signature:
+                raise HarnessError(
+                    f"suite {suite}: {b.benchmark} under protocol {b.protocol!r} has two "
+                    f"signatures ({signatures[key]!r} and {b.protocol_signature!r}); their "
+                    "numbers cannot share a column",
+                    hint="report the runs made before and after the protocol changed separately",
+                )
+            statuses.setdefault(key, {})[label_of[b.run_id]] = b.data
             for m in b.metrics:
-                col = (b.task or "-", b.benchmark, m)
+                col = (b.group, b.benchmark, b.protocol, m)
                 if col not in columns:
                     columns.append(col)
+        if not columns:
+            continue
         index = list(suite_runs["label"])
         frames = {
             k: pd.DataFrame(
                 index=index,
-                columns=pd.MultiIndex.from_tuples(columns, names=["task", "benchmark", "metric"]),
+                columns=pd.MultiIndex.from_tuples(
+                    columns, names=["group", "benchmark", "protocol", "metric"]
+                ),
                 dtype=float,
             )
             for k in ("mean", "lo", "hi", "n", "failed")
         }
-        for (label, benchmark), group in res.groupby(["label", "benchmark"]):
+        for (label, group_name, benchmark, protocol), group in res.groupby(
+            ["label", "group", "benchmark", "protocol"]
+        ):
             ok = group[group["status"] == "ok"]
             for col in columns:
-                if col[1] != benchmark:
+                if col[:3] != (group_name, benchmark, protocol):
                     continue
-                values = ok[col[2]].dropna().to_numpy(dtype=float)
+                values = ok[col[3]].dropna().to_numpy(dtype=float)
                 frames["mean"].loc[label, col] = float(values.mean()) if values.size else math.nan
                 lo, hi = bootstrap_ci(values)
                 frames["lo"].loc[label, col] = lo
@@ -163,9 +237,29 @@ def main_tables(data: ReportData) -> list[MainTable]:
         for col in columns:
             series = frames["mean"][col].dropna()
             if len(series) > 1:
-                best[col] = series.idxmax() if higher_is_better(col[2]) else series.idxmin()
-        tables.append(MainTable(str(suite), **frames, signatures=signatures, best=best))
+                best[col] = series.idxmax() if higher_is_better(col[3]) else series.idxmin()
+        tables.append(
+            MainTable(str(suite), **frames, signatures=signatures, data=statuses, best=best)
+        )
     return tables
+
+
+def footnotes(table: MainTable) -> list[str]:
+    """Per (benchmark, protocol): its signature and data status; then the unverified mark's legend."""
+    lines = []
+    for (bench, protocol), signature in table.signatures.items():
+        by_label = table.data[(bench, protocol)]
+        if len(set(by_label.values())) == 1:
+            status = next(iter(by_label.values()))
+        else:
+            status = "; ".join(f"{s} for {label}" for label, s in by_label.items())
+        lines.append(f"{bench} [{protocol}]: {signature}; data {status}")
+    if any(s == "unverified" for d in table.data.values() for s in d.values()):
+        lines.append(
+            f"{UNVERIFIED_MARK} scored on data that did not match the benchmark's lock "
+            "(unverified): not the benchmark's numbers"
+        )
+    return lines
 
 
 def format_cell(mean: float, lo: float, hi: float, metric: str) -> str:
@@ -181,7 +275,7 @@ def format_cell(mean: float, lo: float, hi: float, metric: str) -> str:
 
 
 def main_table_text(table: MainTable) -> pd.DataFrame:
-    """The table with formatted ``mean [CI]`` strings (failed counts appended as ``(k failed)``)."""
+    """The table as ``mean [CI]`` strings, with ``(k failed)`` and the unverified mark appended."""
     out = pd.DataFrame(index=table.mean.index, columns=table.mean.columns, dtype=object)
     for label in out.index:
         for col in out.columns:
@@ -189,11 +283,13 @@ def main_table_text(table: MainTable) -> pd.DataFrame:
                 table.mean.loc[label, col],
                 table.lo.loc[label, col],
                 table.hi.loc[label, col],
-                col[2],
+                col[3],
             )
             failed = table.failed.loc[label, col]
             if isinstance(failed, float) and not math.isnan(failed) and failed > 0:
                 text += f" ({int(failed)} failed)"
+            if table.unverified(label, col):
+                text += f" {UNVERIFIED_MARK}"
             out.loc[label, col] = text
     return out
 
@@ -252,15 +348,16 @@ def load_reference(folder: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-DEFAULT_TOLERANCE = {"psnr": 0.1, "ssim": 0.002}
-
-
 def paper_vs_measured(data: ReportData, reference: pd.DataFrame) -> pd.DataFrame:
-    """Reference numbers next to measured means; ``beyond_tolerance`` flags |difference| > tol."""
+    """Reference numbers next to measured means; ``beyond_tolerance`` flags |difference| > tol.
+
+    A reference row without its own tolerance gets ``MEAN_TOLERANCE`` (0 for other metrics).
+    """
     rows = []
     if reference.empty or data.runs.empty:
         return pd.DataFrame()
     ok = data.results[data.results["status"] == "ok"]
+    protocol_of = {(b.run_id, b.benchmark): b.protocol for b in data.benchmarks.itertuples()}
     for ref in reference.itertuples():
         for run in data.runs.itertuples():
             if run.method != ref.method:
@@ -273,12 +370,13 @@ def paper_vs_measured(data: ReportData, reference: pd.DataFrame) -> pd.DataFrame
             measured = float(sel[ref.metric].mean())
             tol = getattr(ref, "tolerance", math.nan)
             if tol is None or (isinstance(tol, float) and math.isnan(tol)):
-                tol = DEFAULT_TOLERANCE.get(ref.metric, 0.0)
+                tol = MEAN_TOLERANCE.get(ref.metric, 0.0)
             diff = measured - float(ref.value)
             rows.append(
                 {
                     "method": run.label,
                     "benchmark": ref.benchmark,
+                    "protocol": protocol_of.get((run.run_id, ref.benchmark)),
                     "metric": ref.metric,
                     "reference": float(ref.value),
                     "measured": measured,
@@ -352,7 +450,7 @@ def markdown_table(df: pd.DataFrame, *, index: bool = False) -> str:
 
 
 def flat_main_table(table: MainTable) -> pd.DataFrame:
-    """Long form of a main table (one row per method x benchmark x metric), for CSV/JSON."""
+    """Long form of a main table (one row per method x column), for CSV/JSON."""
     rows = []
     for label in table.mean.index:
         for col in table.mean.columns:
@@ -360,15 +458,17 @@ def flat_main_table(table: MainTable) -> pd.DataFrame:
                 {
                     "suite": table.suite,
                     "method": label,
-                    "task": col[0],
+                    "group": col[0],
                     "benchmark": col[1],
-                    "metric": col[2],
+                    "protocol": col[2],
+                    "metric": col[3],
                     "mean": table.mean.loc[label, col],
                     "ci_low": table.lo.loc[label, col],
                     "ci_high": table.hi.loc[label, col],
                     "n": table.n.loc[label, col],
                     "failed": table.failed.loc[label, col],
-                    "protocol_signature": table.signatures.get(col[1]),
+                    "protocol_signature": table.signatures[(col[1], col[2])],
+                    "data": table.data[(col[1], col[2])].get(label),
                 }
             )
     return pd.DataFrame(rows)

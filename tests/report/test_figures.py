@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.report.figures import psnr_per_task, psnr_per_task_table, task_groups
-from harness.report.tables import ReportData
+from harness.report.figures import psnr_per_task, psnr_per_task_table
+from harness.report.tables import ReportData, task_group
 
 
 def _results() -> pd.DataFrame:
     rows = [
-        ("mini-derain", "derain", 30.0),
-        ("mini-derain", "derain", 32.0),
-        ("mini-zeroshot", "derain", 10.0),  # manifest task derain, setting zero-shot
-        ("mini-deblur", "deblur", 25.0),
-        ("retired-benchmark", "dehaze", 20.0),  # not in the catalog any more
+        # benchmark, task, setting as stored (None: a row from before schema v2), psnr
+        ("mini-derain", "derain", "universal", 30.0),
+        ("mini-derain", "derain", "universal", 32.0),
+        ("mini-zeroshot", "derain", "zero-shot", 10.0),
+        ("mini-deblur", "deblur", "universal", 25.0),
+        ("old-benchmark", "dehaze", None, 20.0),
     ]
     return pd.DataFrame(
         {
@@ -22,15 +23,15 @@ def _results() -> pd.DataFrame:
             "label": "m",
             "status": "ok",
             "benchmark": [r[0] for r in rows],
-            "task": [r[1] for r in rows],
-            "psnr": [r[2] for r in rows],
+            "group": [task_group(r[1], r[2]) for r in rows],
+            "psnr": [r[3] for r in rows],
         }
     )
 
 
 def test_zero_shot_benchmarks_are_not_counted_in_their_task() -> None:
-    groups = task_groups(_results())
-    assert list(groups) == ["derain", "derain", "zero-shot", "deblur", "dehaze"]
+    assert list(_results()["group"]) == ["derain", "derain", "zero-shot", "deblur", "dehaze"]
+    assert task_group(None, None) == "-"
 
 
 def test_psnr_per_task_draws_a_figure_with_the_grouped_caption() -> None:
