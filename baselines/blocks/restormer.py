@@ -69,10 +69,9 @@ class LayerNorm(nn.Module):
         weight = self.body["weight"].view(1, -1, 1, 1)
         if "bias" not in self.body:
             return x / torch.sqrt(var + LAYERNORM_EPS) * weight
+        bias = self.body["bias"].view(1, -1, 1, 1)
         centred = x - x.mean(dim=1, keepdim=True)
-        return centred / torch.sqrt(var + LAYERNORM_EPS) * weight + self.body["bias"].view(
-            1, -1, 1, 1
-        )
+        return centred / torch.sqrt(var + LAYERNORM_EPS) * weight + bias
 
 
 def channel_attention(

@@ -76,11 +76,12 @@ def test_parameter_count_is_exact(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_synthetic_weights_are_the_ones_the_reference_used(name: str, reference: dict) -> None:
+def test_synthetic_weights_load_strictly_and_are_the_reference_runs(name: str, reference: dict):
     entries = [(e.key, e.shape) for e in read_key_file(name).entries]
-    assert weight_fingerprint(synthetic_state_dict(entries)) == float(
-        reference[f"{name}_fingerprint"]
-    )
+    state = synthetic_state_dict(entries)
+    assert weight_fingerprint(state) == float(reference[f"{name}_fingerprint"])
+    net = _loaded(name)  # loaded with strict=True from the same entries
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
 
 
 @pytest.mark.parametrize("name", NAMES)
