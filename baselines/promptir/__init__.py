@@ -1,0 +1,1 @@
+"""PromptIR (Potlapalli et al., NeurIPS 2023): a blind all-in-one Restormer with learned prompts."""
