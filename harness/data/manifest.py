@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.data.safety import safe_benchmark_root, safe_relative_path
 from harness.errors import HarnessError
+from harness.images import IMAGE_EXTENSIONS
 from harness.metrics.protocols import get_protocol, protocol_names
 from harness.tasks import TASKS
 
@@ -101,7 +102,7 @@ class Layout(_Strict):
     root: str
     input: str = "input"
     target: str | None = "target"
-    extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+    extensions: tuple[str, ...] = IMAGE_EXTENSIONS
 
     @field_validator("root")
     @classmethod

@@ -518,3 +518,13 @@ def test_download_without_declared_size_is_capped(server, tmp_path):
         download(f"{url}/stream/{1 << 20}", dest, max_bytes=1000, timeout=10)
     assert not dest.exists() and not dest.with_name("blob.bin.part").exists()
     assert download(f"{url}/stream/1000", dest, max_bytes=1000, timeout=10).stat().st_size == 1000
+
+
+# --- one tuple of image extensions (issue 12) --------------------------------------------------
+
+
+def test_webp_pairs_import(manifests, tmp_path):
+    _write_manifest(manifests, "bench", "bench")
+    source = _pairs(tmp_path / "webp", seed=1, ext=".webp")
+    _, count = import_benchmark(load_manifest("bench"), source, tmp_path / "data")
+    assert count == len(IDS)
