@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +34,46 @@ def _human(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TB"
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _byte_size(text: str) -> int:
+    """``123``, ``200K``, ``1.5GiB``, ``64G`` -> bytes (units are binary: 1K = 1024)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a size (e.g. 500M, 64GiB, 1000000)")
+    return int(float(match[1]) * _UNITS[match[2].upper()])
+
+
+MaxExtractBytes = Annotated[
+    int | None,
+    typer.Option(
+        "--max-extract-bytes",
+        parser=_byte_size,
+        metavar="SIZE",
+        help="Most bytes to extract from an archive, e.g. 200GiB (default: 8x the archive size "
+        "the manifest declares, else 64GiB).",
+    ),
+]
+
+
+@contextmanager
+def _bytes_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A transient rich progress bar fed with (bytes done, bytes in all)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 @data_app.command("ls")
@@ -149,18 +192,20 @@ def lock(
 def fetch(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Benchmark name.")],
+    max_extract_bytes: MaxExtractBytes = None,
 ) -> None:
     """Download plain-URL sources (resumable, checksum-verified) and import them; else print steps."""
     from harness.data.catalog import load_manifest
     from harness.data.fetch import archive_name, download, manual_steps
     from harness.data.importer import import_benchmark
+    from harness.data.safety import DOWNLOADS_DIR
 
     manifest = load_manifest(name)
     if manifest.embedded:
         typer.echo(f"{name} is embedded in the repository; nothing to fetch")
         return
     root = _settings(ctx).data_root
-    downloads = root / "_downloads"
+    downloads = root / DOWNLOADS_DIR
     steps = []
     for source in manifest.sources:
         if source.kind != "url":
@@ -168,8 +213,23 @@ def fetch(
             continue
         target = downloads / archive_name(source)
         typer.echo(f"downloading {source.url} -> {target}")
-        download(source.url, target, sha256=source.sha256, size=source.size)  # type: ignore[arg-type]
-        dest, count = import_benchmark(manifest, target, root)
+        with _bytes_bar("downloading") as progress:
+            download(
+                source.url,  # type: ignore[arg-type]
+                target,
+                sha256=source.sha256,
+                size=source.size,
+                progress=progress,
+            )
+        with _bytes_bar("extracting") as progress:
+            dest, count = import_benchmark(
+                manifest,
+                target,
+                root,
+                max_extract_bytes=max_extract_bytes,
+                declared_size=source.size,
+                progress=progress,
+            )
         typer.echo(f"{name}: {count} pairs laid out under {dest}")
         return
     typer.echo(f"{name} cannot be downloaded by script. Manual steps:")
@@ -182,13 +242,25 @@ def import_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Benchmark name.")],
     path: Annotated[Path, typer.Argument(help="A folder or zip/tar archive you already have.")],
+    max_extract_bytes: MaxExtractBytes = None,
 ) -> None:
-    """Lay out a folder or archive canonically under the data root and check its counts."""
+    """Lay out a folder or archive under the data root, all or nothing, and check it.
+
+    Every image must decode, inputs must pair with targets, a confirmed count must match and,
+    when the benchmark has a lock, every file must match it; otherwise the previous copy stays.
+    """
     from harness.data.catalog import load_manifest
     from harness.data.importer import import_benchmark
 
     manifest = load_manifest(name)
-    dest, count = import_benchmark(manifest, path, _settings(ctx).data_root)
+    with _bytes_bar("extracting") if path.is_file() else nullcontext(None) as progress:
+        dest, count = import_benchmark(
+            manifest,
+            path,
+            _settings(ctx).data_root,
+            max_extract_bytes=max_extract_bytes,
+            progress=progress,
+        )
     typer.echo(f"{name}: {count} pairs laid out under {dest}")
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import unicodedata
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,13 +51,46 @@ def _load_manifest_cached(path: Path, mtime_ns: int) -> Manifest:
     return parse_manifest(path)
 
 
+def _root_key(manifest: Manifest) -> tuple[bool, PurePosixPath]:
+    # Case- and Unicode-folded: on macOS and Windows 'LOL/test' and 'lol/test' are one folder.
+    folded = unicodedata.normalize("NFC", manifest.layout.root).casefold()
+    return manifest.embedded, PurePosixPath(folded)
+
+
+def check_disjoint_roots(manifests: dict[Path, Manifest]) -> None:
+    """Refuse two benchmarks whose roots are equal or nested: importing one would replace the other.
+
+    Embedded benchmarks live under ``manifests/embedded``, so they are compared among themselves.
+    """
+    for (path_a, a), (path_b, b) in itertools.combinations(manifests.items(), 2):
+        (embedded_a, root_a), (embedded_b, root_b) = _root_key(a), _root_key(b)
+        if embedded_a != embedded_b:
+            continue
+        if root_a == root_b or root_a in root_b.parents or root_b in root_a.parents:
+            raise ManifestError(
+                f"{path_a} and {path_b}: layout.root {a.layout.root!r} and "
+                f"{b.layout.root!r} overlap (equal, or one inside the other)",
+                hint="give each benchmark a folder of its own that holds no other benchmark",
+            )
+
+
+@lru_cache(maxsize=8)
+def _catalogue(files: tuple[tuple[str, Path, int], ...]) -> dict[str, Manifest]:
+    manifests = {path: _load_manifest_cached(path, mtime) for _, path, mtime in files}
+    check_disjoint_roots(manifests)
+    return {name: manifests[path] for name, path, _ in files}
+
+
 def load_manifest(name: str) -> Manifest:
-    """The validated manifest of benchmark ``name`` (UnknownNameError if there is none)."""
+    """The validated manifest of benchmark ``name`` (UnknownNameError if there is none).
+
+    The whole catalogue is validated with it (every manifest, and no two benchmark roots overlap).
+    """
     files = _manifest_files()
     if name not in files:
         raise UnknownNameError("benchmark", name, files)
-    path = files[name]
-    return _load_manifest_cached(path, path.stat().st_mtime_ns)
+    key = tuple((n, p, p.stat().st_mtime_ns) for n, p in files.items())
+    return _catalogue(key)[name]
 
 
 def load_suite(name: str) -> Suite:

@@ -18,6 +18,8 @@ from harness.errors import HarnessError
 from harness.hashing import sha256_file
 
 CHUNK = 1 << 20
+# Most bytes fetched from a source that declares no size (no benchmark archive comes close).
+DEFAULT_MAX_DOWNLOAD_BYTES = 64 << 30
 
 
 class DownloadError(HarnessError):
@@ -30,10 +32,15 @@ def download(
     *,
     sha256: str | None = None,
     size: int | None = None,
+    max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     timeout: float = 30.0,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Path:
-    """Stream ``url`` to ``dest`` via ``dest.part``, resuming a partial file with a Range request."""
+    """Stream ``url`` to ``dest`` via ``dest.part``, resuming a partial file with a Range request.
+
+    Reading stops past the declared ``size`` (else past ``max_bytes``): the partial file is then
+    deleted, since a server that sends more than it should cannot be resumed from.
+    """
     if not url.lower().startswith(("http://", "https://")):
         raise DownloadError(f"{url}: only http(s) URLs are fetched")
     dest = Path(dest)
@@ -41,7 +48,12 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists() and (sha256 is None or sha256_file(dest) == sha256):
         return dest
+    limit = size if size is not None else max_bytes
+    what = "the declared size" if size is not None else "the download cap"
     have = part.stat().st_size if part.exists() else 0
+    if have > limit:
+        part.unlink()
+        have = 0
     request = urllib.request.Request(url, headers={"User-Agent": "uir-harness"})
     if have:
         request.add_header("Range", f"bytes={have}-")
@@ -59,15 +71,30 @@ def download(
     if response is not None:
         with response:
             resumed = have and response.status == 206
-            mode = "ab" if resumed else "wb"
-            total = response.length + (have if resumed else 0) if response.length else size
             done = have if resumed else 0
-            with open(part, mode) as out:
-                while block := response.read(CHUNK):
-                    out.write(block)
+            offered = done + response.length if response.length is not None else None
+            if offered is not None and offered > limit:
+                part.unlink(missing_ok=True)
+                raise DownloadError(
+                    f"{url}: the server offers {offered} bytes, more than {what} ({limit}); "
+                    f"not downloading it (deleted any partial file {part})",
+                    hint="the server holds a different file; report it or import a copy you trust",
+                )
+            with open(part, "ab" if resumed else "wb") as out:
+                while block := response.read(min(CHUNK, limit + 1 - done)):
                     done += len(block)
+                    if done > limit:
+                        break
+                    out.write(block)
                     if progress:
-                        progress(done, total)
+                        progress(done, offered or size)
+        if done > limit:
+            part.unlink()
+            raise DownloadError(
+                f"{url}: the server sent more than {what} ({limit} bytes); stopped and "
+                f"deleted {part}",
+                hint="the server holds a different file; report it or import a copy you trust",
+            )
     actual_size = part.stat().st_size
     if size is not None and actual_size != size:
         raise DownloadError(

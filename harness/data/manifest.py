@@ -13,8 +13,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.data.safety import safe_relative_path
+from harness.data.safety import safe_benchmark_root, safe_relative_path
 from harness.errors import HarnessError
+from harness.images import IMAGE_EXTENSIONS
 from harness.metrics.protocols import get_protocol, protocol_names
 from harness.tasks import TASKS
 
@@ -91,17 +92,27 @@ class Counts(_Strict):
 
 
 class Layout(_Strict):
-    """Canonical layout under ``<data root>/<root>``: an input folder and (maybe) a target folder."""
+    """Canonical layout under ``<data root>/<root>``: an input folder and (maybe) a target folder.
+
+    ``root`` is the benchmark's own folder: ``harness data import`` replaces it as a whole, so it
+    may not be the data root (``.``); that it overlaps no other benchmark's root is checked where
+    the catalogue is loaded. Layout paths are stored normalised (``./a//b/`` -> ``a/b``).
+    """
 
     root: str
     input: str = "input"
     target: str | None = "target"
-    extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+    extensions: tuple[str, ...] = IMAGE_EXTENSIONS
 
-    @field_validator("root", "input", "target")
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        return safe_benchmark_root(value)
+
+    @field_validator("input", "target")
     @classmethod
     def _relative(cls, value: str | None) -> str | None:
-        return None if value is None else safe_relative(value, "layout path")
+        return None if value is None else safe_relative_path(value, "layout path").as_posix()
 
 
 class Pairing(_Strict):

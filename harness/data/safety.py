@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path, PurePosixPath
 
 from harness.errors import HarnessError
+
+# Names the harness itself keeps directly under the data root; no benchmark root may use them.
+STAGING_PREFIX = ".import-"  # a hidden folder where an import is staged before it is swapped in
+DOWNLOADS_DIR = "_downloads"  # archives fetched by ``harness data fetch``
 
 
 class UnsafePathError(HarnessError, ValueError):
@@ -44,6 +49,26 @@ def safe_relative_path(path: str, what: str, *, allow_backslash: bool = False) -
     return posix
 
 
+def safe_benchmark_root(path: str) -> str:
+    """Return ``path`` normalised (``./a//b/`` -> ``a/b``) if it can be a benchmark's own folder.
+
+    Refused besides what :func:`safe_relative_path` refuses: the data root itself (``.``, ``./``),
+    hidden parts (imports are staged in hidden folders; verification skips hidden files) and the
+    harness's own downloads folder.
+    """
+    posix = safe_relative_path(path, "layout.root")
+    if posix == PurePosixPath("."):
+        raise UnsafePathError(
+            f"layout.root {path!r} is the data root itself; refusing it",
+            hint="give the benchmark a folder of its own, e.g. 'LOL/test'",
+        )
+    if any(part.startswith(".") for part in posix.parts):
+        raise UnsafePathError(f"layout.root {path!r} has a hidden part; refusing it")
+    if posix.parts[0].casefold() == DOWNLOADS_DIR:
+        raise UnsafePathError(f"layout.root {path!r} lies in the harness's {DOWNLOADS_DIR}/ folder")
+    return posix.as_posix()
+
+
 def check_member_name(name: str, where: str) -> PurePosixPath:
     """Refuse archive member names that are absolute, contain ``..`` or a drive letter."""
     return safe_relative_path(name, f"{where}: entry", allow_backslash=True)
@@ -59,6 +84,15 @@ def ensure_inside(path: Path, root: Path, what: str) -> Path:
             hint="remove the link or move the file inside the data folder",
         )
     return resolved
+
+
+def remove_tree(path: Path, root: Path, what: str) -> None:
+    """Delete the folder ``path``; refuse unless it is a real folder strictly inside ``root``."""
+    if path.is_symlink():
+        raise UnsafePathError(f"{what} {path} is a symbolic link; refusing to delete through it")
+    if ensure_inside(path, root, what) == root.resolve():
+        raise UnsafePathError(f"{what} {path} is {root} itself; refusing to delete it")
+    shutil.rmtree(path)
 
 
 def walk_files(root: Path) -> list[str]:

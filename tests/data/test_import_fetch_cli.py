@@ -30,12 +30,13 @@ SOURCE = embedded_dir() / "mini-derain"
 
 @pytest.fixture
 def manifests(tmp_path, monkeypatch):
-    """A manifests copy where mini-derain is an ordinary (importable) benchmark."""
+    """A manifests copy where mini-derain is an ordinary (importable), unpinned benchmark."""
     dest = tmp_path / "manifests"
     shutil.copytree("manifests", dest, ignore=shutil.ignore_patterns("embedded"))
     raw = yaml.safe_load((dest / "mini-derain.yaml").read_text())
     raw.update(embedded=False, sources=[{"kind": "manual", "url": "https://example.org/x"}])
     (dest / "mini-derain.yaml").write_text(yaml.safe_dump(raw))
+    (dest / "locks" / "mini-derain.lock").unlink()
     monkeypatch.setenv("HARNESS_MANIFESTS", str(dest))
     return dest
 
@@ -58,10 +59,18 @@ def test_import_folder_and_zip_then_open_verified(manifests, tmp_path):
     shutil.rmtree(dest)
     dest, count = import_benchmark(load_manifest("mini-derain"), zpath, data)
     assert count == 5
-    # the lock also pins meta.json, which a user archive need not carry: verify names it
-    with pytest.warns(UserWarning, match="missing: meta.json"):
-        bench = open_benchmark("mini-derain", data, allow_unverified=True)
+    bench = open_benchmark("mini-derain", data)
+    assert not bench.pinned
     assert [p.id for p in bench.pairs] == sorted(p.stem for p in (folder / "input").glob("*.png"))
+
+
+def test_import_refuses_what_the_lock_does_not_pin(manifests, tmp_path):
+    shutil.copy("manifests/locks/mini-derain.lock", manifests / "locks")
+    folder = _folder(tmp_path)  # the lock also pins meta.json, which the import cannot carry
+    data = tmp_path / "data"
+    with pytest.raises(HarnessError, match="missing: meta.json") as err:
+        import_benchmark(load_manifest("mini-derain"), folder, data)
+    assert str(folder) in str(err.value) and not (data / "mini-derain").exists()
 
 
 def test_import_refuses_wrong_confirmed_count(manifests, tmp_path):
@@ -100,8 +109,8 @@ def test_size_mismatched_pair_is_refused(manifests, tmp_path):
         im.crop((0, 0, 200, 256)).save(folder / "target" / "chelsea-00.png")
     data = tmp_path / "data"
     shutil.copytree(folder, data / "mini-derain")
-    with pytest.raises(PairingError, match="chelsea-00"), pytest.warns(UserWarning):
-        open_benchmark("mini-derain", data, allow_unverified=True)
+    with pytest.raises(PairingError, match="chelsea-00"):
+        open_benchmark("mini-derain", data)
 
 
 def _zip_with(tmp_path: Path, name: str, symlink: bool = False) -> Path:
@@ -206,6 +215,36 @@ def test_download_verifies_and_resumes(http_root, tmp_path):
         download("file:///etc/passwd", tmp_path / "x", timeout=10)
 
 
+def _url_source(manifests: Path, **source: object) -> None:
+    raw = yaml.safe_load((manifests / "mini-derain.yaml").read_text())
+    raw["sources"] = [{"kind": "url", **source}]
+    (manifests / "mini-derain.yaml").write_text(yaml.safe_dump(raw))
+
+
+def test_cli_fetch_downloads_checks_and_imports(manifests, http_root, tmp_path):
+    root, url = http_root
+    folder = _folder(tmp_path)
+    archive = root / "pack.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in sorted(folder.rglob("*.png")):
+            zf.write(file, "pack/" + file.relative_to(folder).as_posix())
+    payload = archive.read_bytes()
+    sha = hashlib.sha256(payload).hexdigest()
+    data = tmp_path / "data"
+    args = ["--data-root", str(data), "data", "fetch", "mini-derain"]
+    _url_source(
+        manifests, url=f"{url}/pack.zip", size=len(payload) - 1, sha256=sha, sha256_from="t"
+    )
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "more than the declared size" in str(result.exception)
+    assert not list((data / "_downloads").iterdir()) and not (data / "mini-derain").exists()
+    _url_source(manifests, url=f"{url}/pack.zip", size=len(payload), sha256=sha, sha256_from="t")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "5 pairs" in result.output
+    assert (data / "_downloads" / "pack.zip").read_bytes() == payload
+
+
 def test_cli_ls_verify_lock_import_and_fetch_steps(manifests, tmp_path):
     runner = CliRunner()
     data = tmp_path / "data"
@@ -214,7 +253,7 @@ def test_cli_ls_verify_lock_import_and_fetch_steps(manifests, tmp_path):
     result = runner.invoke(app, [*args, "import", "mini-derain", str(folder)])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, [*args, "verify", "mini-derain"])
-    assert result.exit_code == 1 and "missing: meta.json" in result.output
+    assert result.exit_code == 1 and "not pinned" in result.output
     result = runner.invoke(app, [*args, "lock", "mini-derain"])
     assert result.exit_code == 0 and "locked 10 files" in result.output
     result = runner.invoke(app, [*args, "verify", "--suite", "mini-derain"])
