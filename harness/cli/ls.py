@@ -66,9 +66,10 @@ def _suites() -> list[dict[str, object]]:
 
 
 def _protocols() -> list[dict[str, object]]:
-    from harness.metrics.protocols import protocol_summaries
+    """Built-in protocols, then the opt-in pyiqa ones (``available`` says if pyiqa is installed)."""
+    from harness.metrics.protocols import optional_protocol_summaries, protocol_summaries
 
-    return protocol_summaries()
+    return protocol_summaries() + optional_protocol_summaries()
 
 
 def _line(kind: str, row: dict[str, object]) -> str:
@@ -89,6 +90,8 @@ def _line(kind: str, row: dict[str, object]) -> str:
     line = f"{row['name']:<20} {row.get('summary', '')}"
     if kind == "protocols":
         line += f"\n{'':<20} {row['signature']}"
+        if row.get("available") is False:
+            line += f"\n{'':<20} needs the iqa extra: pip install 'uir-harness[iqa]'"
     return line
 
 
