@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ def add_weights(
 
     A file whose sha256 a manifest entry pins is stored as that entry; a file named like a manifest
     entry that pins no sha256 is stored there and its sha256 pinned in the user index; anything
-    else becomes a user entry called ``name`` (default: the file's stem), stored as
+    else becomes a user entry called ``name`` (default: the file's stem, made a plain name), stored as
     ``<name><suffix>``. A different file under an existing user entry name is refused unless
     ``replace``; the variant is the one the file holds (a different ``variant`` is refused).
     """
@@ -94,8 +95,20 @@ def add_weights(
         record_pin(unpinned, sha)
         return result
     return _add_user_entry(
-        source, sha, method, variant or cls.default_variant, name or source.stem, replace, shipped
+        source,
+        sha,
+        method,
+        variant or cls.default_variant,
+        name or _default_name(source),
+        replace,
+        shipped,
     )
+
+
+def _default_name(source: Path) -> str:
+    """The file's stem made a plain entry name (``model-300 (1).pt`` -> ``model-300-1``)."""
+    name = re.sub(r"[^A-Za-z0-9._+-]+", "-", source.stem).strip("-")
+    return re.sub(r"^[^A-Za-z0-9]+", "", name) or "weights"
 
 
 def _add_user_entry(

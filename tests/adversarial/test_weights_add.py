@@ -193,6 +193,14 @@ def test_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, name: str) -> 
     assert not (weights_dir() / "outside.safetensors").exists()
 
 
+def test_awkward_file_name_gives_a_plain_default_name(tmp_path: Path) -> None:
+    path = _unet_file(tmp_path / "model-300 (1).safetensors", "t", seed=1)
+    assert _add("diffuir", path).exit_code == 0
+    assert [e["name"] for e in _recorded()] == ["model-300-1"]
+    assert _cached_files() == ["model-300-1.safetensors"]
+    assert resolve_weights("diffuir", "t", "model-300-1").sha256 == sha256_file(path)
+
+
 @pytest.mark.parametrize("method", ["identity", "median", "dcp", "lime", "richardson-lucy"])
 def test_weights_for_a_method_that_loads_none_is_an_error(method: str) -> None:
     with pytest.raises(HarnessError, match="loads no weights") as info:
