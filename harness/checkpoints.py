@@ -6,6 +6,7 @@ arbitrary code is refused with instructions to convert it on a machine where the
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,20 @@ def verify_sha256(path: str | Path, expected: str | None) -> str:
     return actual
 
 
+def _check_torch_format(path: Path) -> None:
+    """Refuse a file that is neither a torch zip archive nor a pickle, before unpickling it."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if head[:1] == b"\x80" or zipfile.is_zipfile(path):  # a pickle protocol mark, or torch's zip
+        return
+    hint = "pass a .pt/.pth/.ckpt file written by torch.save, or a .safetensors file"
+    if head[8:9] == b"{":  # safetensors: an 8-byte header length, then the JSON header
+        hint = "this looks like a safetensors file: give it the .safetensors suffix"
+    raise HarnessError(
+        f"{path}: not a checkpoint (neither a torch file nor safetensors)", hint=hint
+    )
+
+
 def load_checkpoint(
     path: str | Path,
     *,
@@ -54,6 +69,7 @@ def load_checkpoint(
             return dict(load_file(str(path), device="cpu")), sha
         except Exception as exc:
             raise HarnessError(f"{path}: not a valid safetensors file ({exc})") from None
+    _check_torch_format(path)
     import pickle
 
     import torch

@@ -12,6 +12,9 @@ Checks (each passes, fails, or does not apply):
 - blind: for blind methods (``blind=True``), the batch has ``task=None`` and the output does not
   depend on the ``benchmark`` field either (same output for the real name, another name and None);
 - odd-size: a 37x53 image comes back 37x53, finite and in range.
+
+The images are centre crops of the first inputs of the method's mini-suite benchmark; synthetic
+images stand in only where that benchmark's data is missing, and the report says which were used.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from harness.errors import HarnessError
 from harness.restorer import ImageBatch, Restorer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
 BATCH_ATOL = 1e-5
@@ -79,53 +85,38 @@ def synthetic_images(count: int, height: int, width: int) -> torch.Tensor:
     return torch.stack(images)
 
 
-def _pair_array(pair: object):
-    """The degraded image of a benchmark pair, whatever the pair object calls it."""
-    from harness.images import read_image
+def mini_suite_images(
+    benchmark: str, count: int, height: int, width: int, data_root: Path
+) -> tuple[torch.Tensor, str]:
+    """(images [count, 3, h, w], description): centre crops of the benchmark's first inputs.
 
-    for reader in ("read_input", "load_input", "read_degraded"):
-        if callable(getattr(pair, reader, None)):
-            return getattr(pair, reader)()
-    for attr in ("input_path", "degraded_path", "lq_path", "input", "degraded", "lq"):
-        value = getattr(pair, attr, None)
-        if value is not None:
-            return read_image(value, convert=True) if not hasattr(value, "shape") else value
-    raise TypeError(f"cannot find the degraded image of {type(pair).__name__}")
-
-
-def mini_suite_images(benchmark: str, count: int, height: int, width: int):
-    """(images [count, 3, h, w], description): crops of the embedded mini suite, or synthetic ones.
-
-    Falls back to deterministic synthetic images (and says why) when the mini suite is not
-    available in this installation.
+    Only when the benchmark's data is missing (an installation without the embedded mini suite)
+    does it fall back to deterministic synthetic images, and the description says so.
     """
     import torch
 
-    from harness.images import to_tensor
+    from harness.data.benchmark import BenchmarkMissingError, open_benchmark
+    from harness.images import read_image, to_tensor
 
     try:
-        from harness.data.benchmark import open_benchmark
-
-        bench = open_benchmark(benchmark)
-        pairs = getattr(bench, "pairs", bench)
-        pairs = list(pairs() if callable(pairs) else pairs)[:count]
-        if len(pairs) < count:
-            raise ValueError(f"{benchmark} has fewer than {count} images")
-        tensors = [to_tensor(_pair_array(p)) for p in pairs]
-        h = min(height, *(t.shape[1] for t in tensors))
-        w = min(width, *(t.shape[2] for t in tensors))
-        crops = [
-            t[:, (t.shape[1] - h) // 2 : (t.shape[1] - h) // 2 + h, :][
-                :, :, (t.shape[2] - w) // 2 : (t.shape[2] - w) // 2 + w
-            ]
-            for t in tensors
-        ]
-        return torch.stack(crops).float().contiguous(), f"{benchmark} (centre crops {h}x{w})"
-    except Exception as exc:  # the mini suite is optional here: fall back, and say so
-        reason = f"{type(exc).__name__}: {exc}"
+        bench = open_benchmark(benchmark, data_root)
+    except BenchmarkMissingError as exc:
+        reason = exc.message.splitlines()[0]
         return synthetic_images(count, height, width), (
             f"synthetic images {height}x{width} (mini suite unavailable: {reason})"
         )
+    if len(bench.pairs) < count:
+        raise HarnessError(
+            f"{benchmark} has {len(bench.pairs)} image(s); the contract needs {count}"
+        )
+    tensors = [to_tensor(read_image(pair.input, convert=True)) for pair in bench.pairs[:count]]
+    h = min(height, *(t.shape[1] for t in tensors))
+    w = min(width, *(t.shape[2] for t in tensors))
+    crops = []
+    for t in tensors:
+        top, left = (t.shape[1] - h) // 2, (t.shape[2] - w) // 2
+        crops.append(t[:, top : top + h, left : left + w])
+    return torch.stack(crops).contiguous(), f"{benchmark} (centre crops {h}x{w})"
 
 
 def _batch(images: torch.Tensor, ids: tuple[str, ...], **kw: object) -> ImageBatch:
@@ -182,7 +173,7 @@ def run_contract(
     cls = type(restorer)
     report = ContractReport(cls.name, restorer.variant, images_note)
     task = None if cls.blind else (cls.tasks[0] if cls.tasks else None)
-    device = getattr(restorer, "device", "cpu") or "cpu"
+    device = restorer.device
     images = images.to(device)
     ids = tuple(f"check-{i}" for i in range(images.shape[0]))
 
@@ -251,14 +242,19 @@ def run_contract(
 
 
 def check_method(
-    name: str, variant: str | None = None, weights: str | None = None, device: str = "cpu"
+    name: str,
+    variant: str | None = None,
+    weights: str | None = None,
+    device: str = "cpu",
+    data_root: Path | None = None,
 ) -> ContractReport:
     """Run the contract for a registered method on (crops of) its mini-suite benchmark."""
     from harness import registry
+    from harness.paths import default_data_root
 
     cls = registry.method_class(name)
     benchmark = benchmark_for(tuple(cls.tasks))
-    images, note = mini_suite_images(benchmark, 2, *CHECK_SIZE)
+    images, note = mini_suite_images(benchmark, 2, *CHECK_SIZE, data_root or default_data_root())
 
     def factory() -> Restorer:
         return cls(variant=variant, weights=weights, device=device)

@@ -4,11 +4,17 @@ A restorer takes a batch of degraded images in [0, 1] and returns restored image
 Universal ("blind") methods never see the task label: the runner passes ``task=None`` to them.
 Benchmark-level preprocessing flags (e.g. DiffUIR's LOL histogram equalisation) are not task labels
 and reach every method; a method applies the ones it knows.
+
+What the CLI needs to know about a method without building it is declared on the class:
+``params`` (parameter count per variant, for listings), ``option_specs`` (the keyword options it
+accepts), ``loads_weights`` (False refuses ``weights=``) and, for methods that load weights,
+``inspect_weights`` (``harness weights add`` validates a file with it before recording it).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,6 +43,15 @@ class ImageBatch:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class Option:
+    """One keyword option a method accepts: its type, its default and a line of help."""
+
+    type: type
+    default: Any
+    help: str
+
+
 class Restorer(ABC):
     """Base class of every method plugin (entry-point group ``harness.methods``)."""
 
@@ -51,6 +66,12 @@ class Restorer(ABC):
     repository: ClassVar[str] = ""
     license: ClassVar[str] = ""
     network_calls_per_image: ClassVar[int] = 1
+    params: ClassVar[Mapping[str, int]] = {}
+    """Parameter count per variant, for listings without building the network (empty: unknown)."""
+    option_specs: ClassVar[Mapping[str, Option]] = {}
+    """The keyword options ``__init__`` accepts; any other option is refused."""
+    loads_weights: ClassVar[bool] = True
+    """False for methods without learned weights: passing ``weights`` to them is an error."""
 
     def __init__(
         self,
@@ -59,11 +80,22 @@ class Restorer(ABC):
         device: str = "cpu",
         **options: Any,
     ) -> None:
-        from harness.errors import UnknownNameError
+        from harness.errors import HarnessError, UnknownNameError
 
         self.variant = variant or self.default_variant
         if self.variant not in self.variants:
             raise UnknownNameError(f"{self.name} variant", self.variant, self.variants)
+        if weights is not None and not self.loads_weights:
+            raise HarnessError(
+                f"method {self.name!r} loads no weights, but weights {str(weights)!r} were given",
+                hint="drop --weights",
+            )
+        unknown = sorted(set(options) - set(self.option_specs))
+        if unknown:
+            raise HarnessError(
+                f"unknown {self.name} option(s): {', '.join(unknown)}",
+                hint=f"{self.name} options: {', '.join(self.option_specs) or '(none)'}",
+            )
         self.weights = weights
         self.device = device
         self.options = options
@@ -79,6 +111,22 @@ class Restorer(ABC):
     def calls_per_image(self) -> int:
         """How many network evaluations one image costs (a diffusion sampler: its step count)."""
         return self.network_calls_per_image
+
+    @classmethod
+    def inspect_weights(cls, path: Path) -> str | None:
+        """Check that ``path`` is a checkpoint this method loads; return the variant it holds.
+
+        ``harness weights add`` calls this before recording a file, so a file that would fail to
+        load is refused when it is added. Implementations load the file safely (through
+        :func:`harness.checkpoints.load_checkpoint`), check it as loading does and raise a
+        HarnessError saying what the file is instead (another method's checkpoint, another
+        architecture, not a checkpoint). Return None when the file does not tell its variant.
+        The default only loads the file safely and cannot tell the variant.
+        """
+        from harness.checkpoints import load_checkpoint
+
+        load_checkpoint(path)
+        return None
 
     @classmethod
     def train(

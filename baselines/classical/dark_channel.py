@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from baselines.classical.filters import guided_filter, luminance, min_filter
-from harness.restorer import ImageBatch, Restorer
+from harness.restorer import ImageBatch, Option, Restorer
 
 
 def dark_channel(images: torch.Tensor, patch: int) -> torch.Tensor:
@@ -53,6 +53,15 @@ class DarkChannelPrior(Restorer):
     )
     license = "Apache-2.0 (this implementation)"
     params = {"default": 0}
+    loads_weights = False
+    option_specs = {
+        "patch": Option(int, 15, "dark channel window (pixels)"),
+        "omega": Option(float, 0.95, "fraction of haze removed"),
+        "t0": Option(float, 0.1, "lower bound of the transmission"),
+        "top_fraction": Option(float, 0.001, "brightest dark-channel fraction for the airlight"),
+        "gf_radius": Option(int, 60, "guided filter radius (pixels)"),
+        "gf_eps": Option(float, 1e-4, "guided filter regulariser"),
+    }
 
     def __init__(self, variant=None, weights=None, device="cpu", **options) -> None:
         super().__init__(variant, weights, device, **options)

@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from harness.restorer import ImageBatch, Restorer
+from harness.restorer import ImageBatch, Option, Restorer
 
 
 def gaussian_kernel(sigma: float, truncate: float = 3.0) -> torch.Tensor:
@@ -61,6 +61,12 @@ class RichardsonLucy(Restorer):
     paper = "Richardson, JOSA 1972; Lucy, Astronomical Journal 1974"
     license = "Apache-2.0 (this implementation)"
     params = {"default": 0}
+    loads_weights = False
+    option_specs = {
+        "sigma": Option(float, 1.5, "standard deviation of the assumed Gaussian PSF (pixels)"),
+        "iterations": Option(int, 10, "Richardson-Lucy iterations"),
+        "kernel": Option(list, None, "explicit PSF (2-D, odd sizes) instead of the Gaussian"),
+    }
 
     def __init__(self, variant=None, weights=None, device="cpu", **options) -> None:
         super().__init__(variant, weights, device, **options)

@@ -15,6 +15,7 @@ class Identity(Restorer):
     summary = "No restoration: the degraded input scored as is (the floor of every table)."
     tasks = tuple(TASKS)
     params = {"default": 0}
+    loads_weights = False
 
     def restore(self, batch: ImageBatch) -> torch.Tensor:
         """Return a copy of the input images."""

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from harness.restorer import ImageBatch, Restorer
+from harness.restorer import ImageBatch, Option, Restorer
 
 
 def _forward_difference(h: int, w: int, axis: int) -> sp.csr_matrix:
@@ -63,6 +63,13 @@ class LIME(Restorer):
     )
     license = "Apache-2.0 (this implementation)"
     params = {"default": 0}
+    loads_weights = False
+    option_specs = {
+        "alpha": Option(float, 0.15, "weight of the structure term of the illumination refinement"),
+        "gamma": Option(float, 0.8, "gamma applied to the refined illumination"),
+        "eps": Option(float, 1e-3, "stabiliser of the gradient weights"),
+        "floor": Option(float, 1e-3, "lower bound of the illumination before division"),
+    }
 
     def __init__(self, variant=None, weights=None, device="cpu", **options) -> None:
         super().__init__(variant, weights, device, **options)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.restorer import ImageBatch, Restorer
+from harness.restorer import ImageBatch, Option, Restorer
 
 
 def median_filter(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -37,6 +37,8 @@ class MedianFilter(Restorer):
     paper = "Tukey, Exploratory Data Analysis, 1977 (median smoothing)"
     license = "Apache-2.0 (this implementation)"
     params = {"default": 0}
+    loads_weights = False
+    option_specs = {"size": Option(int, 5, "median window (odd, pixels)")}
 
     def __init__(self, variant=None, weights=None, device="cpu", **options) -> None:
         super().__init__(variant, weights, device, **options)

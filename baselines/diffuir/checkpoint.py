@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from baselines.diffuir.network import VARIANTS
+from baselines.diffuir.network import VARIANTS, build_unet
 from harness.checkpoints import load_checkpoint
 from harness.errors import HarnessError
 
@@ -195,6 +195,33 @@ def load_unet_weights(
     content, sha = load_checkpoint(path, expected_sha256=expected_sha256, source=source)
     state, origin = unet_state_from(content, ema=ema)
     return UnetWeights(state=state, origin=origin, sha256=sha, path=Path(path))
+
+
+def checkpoint_variant(path: str | Path, *, ema: bool = True) -> str:
+    """Load a checkpoint safely, check it strictly as loading does and return its variant.
+
+    Raises a HarnessError naming what the file is otherwise: another method's checkpoint, weights
+    of no DiffUIR variant, or a file that is not a safe checkpoint at all.
+    """
+    weights = load_unet_weights(path, ema=ema)
+    label = str(weights.path)
+    variant = detect_variant(weights.state)
+    if variant is None:
+        other = other_method(weights.state)
+        if other is not None:
+            raise HarnessError(
+                f"{label} is a {other} checkpoint, not a DiffUIR one",
+                hint=f"register it for the {other} method, or pass a DiffUIR checkpoint",
+            )
+        raise HarnessError(
+            f"{label} holds no DiffUIR U-Net weights of any variant "
+            f"(keys: {_listing(sorted(weights.state))})",
+            hint="pass an official DiffUIR checkpoint or a state_dict of its U-Net",
+        )
+    with torch.device("meta"):  # keys and shapes only: nothing is allocated
+        unet = build_unet(variant)
+    check_state(unet, weights.state, variant, label)
+    return variant
 
 
 def load_into(unet: nn.Module, weights: UnetWeights, variant: str) -> None:

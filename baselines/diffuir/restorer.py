@@ -4,7 +4,7 @@ Zheng, Wang, Yu, Wang, Fan, Zhang, "Selective Hourglass Mapping for Universal Im
 Based on Diffusion Model", CVPR 2024. Official code: iSEE-Laboratory/DiffUIR (MIT). Clean-room
 re-implementation from docs (DIFFUIR_SPEC.md); it loads the official checkpoints unchanged.
 
-Options:
+Options (declared in ``DiffUIR.option_specs``):
 * ``steps``: sampler steps (network calls per image). Default: 3, or 4 for batches carrying the
   ``udc-half-split`` flag (as the official UDC test does).
 * ``ema``: load the EMA weights of an official training checkpoint (default True) or its raw ones.
@@ -26,7 +26,7 @@ from baselines.diffuir.preprocess import LOL_HISTEQ, UDC_HALF_SPLIT, apply_prepr
 from baselines.diffuir.sampler import DEFAULT_STEPS, batch_noise, sample
 from baselines.diffuir.schedule import Schedule
 from harness.errors import HarnessError
-from harness.restorer import ImageBatch, Restorer
+from harness.restorer import ImageBatch, Option, Restorer
 
 UDC_STEPS = 4
 NOISE_RULE = (
@@ -75,6 +75,13 @@ class DiffUIR(Restorer):
     license = "MIT"
     network_calls_per_image = DEFAULT_STEPS
     params: ClassVar[dict[str, int]] = dict(PARAMS)
+    option_specs: ClassVar[dict[str, Option]] = {
+        "steps": Option(
+            int, None, f"sampler steps (default {DEFAULT_STEPS}; {UDC_STEPS} with {UDC_HALF_SPLIT})"
+        ),
+        "ema": Option(bool, True, "load the EMA weights of a training checkpoint (else raw ones)"),
+        "random_init": Option(bool, False, "seeded random weights, no file (counts, tests)"),
+    }
 
     def __init__(
         self,
@@ -83,12 +90,6 @@ class DiffUIR(Restorer):
         device: str = "cpu",
         **options: Any,
     ) -> None:
-        unknown = set(options) - {"steps", "ema", "random_init"}
-        if unknown:
-            raise HarnessError(
-                f"unknown diffuir option(s): {', '.join(sorted(unknown))}",
-                hint="diffuir options: steps, ema, random_init",
-            )
         super().__init__(variant, weights, device, **options)
         self.steps = _steps(options.get("steps"))
         self.ema = _flag(options.get("ema", True), "ema")
@@ -107,6 +108,7 @@ class DiffUIR(Restorer):
             self.weights_sha256: str | None = None
             self.weights_origin = f"random init (torch seed {RANDOM_INIT_SEED}): NOT trained"
             self.weights_entry: str | None = None
+            self.weights_path: str | None = None
             return unet
         from harness.weights import resolve_weights
 
@@ -124,6 +126,13 @@ class DiffUIR(Restorer):
         self.weights_entry = resolved.entry.name if resolved.entry else None
         self.weights_path = str(resolved.path)
         return unet
+
+    @classmethod
+    def inspect_weights(cls, path: Path) -> str:
+        """The variant of a DiffUIR checkpoint, checked strictly as loading its EMA weights does."""
+        from baselines.diffuir.checkpoint import checkpoint_variant
+
+        return checkpoint_variant(path)
 
     def module(self) -> Unet:
         """The U-Net (one network call per sampler step)."""
@@ -143,7 +152,7 @@ class DiffUIR(Restorer):
         """Method, variant, weights (file, sha256, EMA or raw), sampler steps and the noise rule."""
         info = super().provenance()
         info.update(
-            weights=None if self.random_init else getattr(self, "weights_path", self.weights),
+            weights=self.weights_path,
             weights_entry=self.weights_entry,
             weights_sha256=self.weights_sha256,
             weights_origin=self.weights_origin,

@@ -24,8 +24,11 @@ def register(app: typer.Typer) -> None:
         from harness.contract import check_method
         from harness.settings import resolve_device
 
-        device = resolve_device(settings_of(ctx).device)
-        report = check_method(method, variant=variant, weights=weights, device=device)
+        settings = settings_of(ctx)
+        device = resolve_device(settings.device)
+        report = check_method(
+            method, variant=variant, weights=weights, device=device, data_root=settings.data_root
+        )
         typer.echo(f"{report.method} variant {report.variant} on {device}")
         typer.echo(f"images: {report.images}")
         for c in report.checks:

@@ -23,19 +23,20 @@ def _fmt_mem(n: int | None) -> str:
 
 
 def _build(name: str, variant: str | None, weights: str | None, device: str):
-    """Instantiate the method; without its weights file, fall back to random init and say so."""
-    from harness.errors import MissingFileError
-    from harness.registry import create_method
+    """Instantiate the method; without its weights file, fall back to random init and say so.
 
+    The fallback needs a method that declares the ``random_init`` option.
+    """
+    from harness.errors import MissingFileError
+    from harness.registry import method_class
+
+    cls = method_class(name)
     try:
-        return create_method(name, variant=variant, weights=weights, device=device), None
+        return cls(variant=variant, weights=weights, device=device), None
     except MissingFileError as missing:
-        try:
-            method = create_method(
-                name, variant=variant, weights=weights, device=device, random_init=True
-            )
-        except Exception:
-            raise missing from None
+        if "random_init" not in cls.option_specs:
+            raise
+        method = cls(variant=variant, weights=weights, device=device, random_init=True)
         return method, (
             f"weights not found ({missing.path}); measured with random init "
             "(counts and timings do not depend on weight values)"

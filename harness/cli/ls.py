@@ -13,6 +13,7 @@ KINDS = ("methods", "benchmarks", "suites", "protocols")
 
 
 def _methods() -> list[dict[str, object]]:
+    """One row per method, from what its class declares (nothing is built)."""
     from harness.errors import HarnessError
     from harness.registry import method_class, method_names
 
@@ -29,10 +30,11 @@ def _methods() -> list[dict[str, object]]:
                     "tasks": [],
                     "blind": True,
                     "params": {},
+                    "loads_weights": False,
+                    "options": {},
                 }
             )
             continue
-        params = getattr(cls, "params", {}) or {}
         rows.append(
             {
                 "name": name,
@@ -40,7 +42,12 @@ def _methods() -> list[dict[str, object]]:
                 "variants": list(cls.variants),
                 "tasks": list(cls.tasks),
                 "blind": cls.blind,
-                "params": {v: params.get(v) for v in cls.variants} if params else {},
+                "params": {v: cls.params.get(v) for v in cls.variants} if cls.params else {},
+                "loads_weights": cls.loads_weights,
+                "options": {
+                    key: {"type": spec.type.__name__, "default": spec.default, "help": spec.help}
+                    for key, spec in cls.option_specs.items()
+                },
             }
         )
     return rows
@@ -59,9 +66,10 @@ def _suites() -> list[dict[str, object]]:
 
 
 def _protocols() -> list[dict[str, object]]:
-    from harness.metrics.protocols import protocol_summaries
+    """Built-in protocols, then the opt-in pyiqa ones (``available`` says if pyiqa is installed)."""
+    from harness.metrics.protocols import optional_protocol_summaries, protocol_summaries
 
-    return protocol_summaries()
+    return protocol_summaries() + optional_protocol_summaries()
 
 
 def _line(kind: str, row: dict[str, object]) -> str:
@@ -72,10 +80,18 @@ def _line(kind: str, row: dict[str, object]) -> str:
             for v, p in (params.items() if params else ((v, None) for v in row["variants"]))
         )
         blind = "" if row["blind"] else " [needs task label]"
-        return f"{row['name']:<14} {row['summary']}{blind}\n{'':<14} variants: {sizes}; tasks: {', '.join(row['tasks'])}"
+        options = ", ".join(row["options"]) or "none"
+        weights = "loads weights" if row["loads_weights"] else "loads no weights"
+        return (
+            f"{row['name']:<14} {row['summary']}{blind}\n"
+            f"{'':<14} variants: {sizes}; tasks: {', '.join(row['tasks'])}\n"
+            f"{'':<14} options: {options}; {weights}"
+        )
     line = f"{row['name']:<20} {row.get('summary', '')}"
     if kind == "protocols":
         line += f"\n{'':<20} {row['signature']}"
+        if row.get("available") is False:
+            line += f"\n{'':<20} needs the iqa extra: pip install 'uir-harness[iqa]'"
     return line
 
 

@@ -64,7 +64,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         csv: Annotated[
             Path | None,
-            typer.Option("--csv", help="Per-image CSV (default OUTPUT_DIR/scores-P.csv)."),
+            typer.Option(
+                "--csv", help="Per-image CSV (default ./scores-PROTOCOL.csv, never in OUTPUT_DIR)."
+            ),
         ] = None,
     ) -> None:
         """Score a folder of restored images against ground truth under a protocol."""
@@ -101,7 +103,7 @@ def register(app: typer.Typer) -> None:
         table = pd.DataFrame(rows)
         table["protocol"] = proto.name
         table["signature"] = proto.signature
-        csv_path = csv or output_dir / f"scores-{proto.name}.csv"
+        csv_path = csv or Path.cwd() / f"scores-{proto.name}.csv"
         table.to_csv(csv_path, index=False)
         typer.echo(f"protocol {proto.name}: {proto.signature}")
         if proto.aggregation == "pooled-mse":

@@ -20,7 +20,7 @@ def _methods(method: str | None) -> list[str]:
 def _print_rows(method: str, verify: bool) -> int:
     """Print one line per entry of ``method``; return how many files mismatched."""
     from harness.errors import HarnessError
-    from harness.weights import entry_path, known_entries, status
+    from harness.weights import entry_path, known_entries, pinned_sha256, status
 
     try:
         entries = known_entries(method)
@@ -42,7 +42,7 @@ def _print_rows(method: str, verify: bool) -> int:
         if state == "missing":
             typer.echo(f"{'':<16} get it from: {entry.source}")
         if state == "mismatch":
-            typer.echo(f"{'':<16} sha256 {sha} != pinned {entry.sha256}")
+            typer.echo(f"{'':<16} sha256 {sha} != pinned {pinned_sha256(entry)}")
         elif verify and sha:
             typer.echo(f"{'':<16} sha256 {sha}")
     return mismatches
@@ -81,23 +81,33 @@ def register(app: typer.Typer) -> None:
     def add(
         method: Annotated[str, typer.Argument(help="The method the file belongs to.")],
         path: Annotated[Path, typer.Argument(help="The checkpoint file to copy into the cache.")],
-        variant: Annotated[str | None, typer.Option("--variant", help="Its variant.")] = None,
-        name: Annotated[str | None, typer.Option("--name", help="Entry name.")] = None,
+        variant: Annotated[
+            str | None, typer.Option("--variant", help="Its variant (default: the one it holds).")
+        ] = None,
+        name: Annotated[
+            str | None, typer.Option("--name", help="Entry name (default: the file's stem).")
+        ] = None,
+        replace: Annotated[
+            bool, typer.Option("--replace", help="Replace a user entry of the same name.")
+        ] = False,
     ) -> None:
-        """Copy a checkpoint into the weights cache and record its sha256 (user index)."""
+        """Check a checkpoint as loading would, copy it into the cache, record its sha256."""
         from harness.weights import add_weights, user_index_path
 
-        entry, target, matched = add_weights(method, path, variant=variant, name=name)
-        if matched and entry.sha256 is None:
+        added = add_weights(method, path, variant=variant, name=name, replace=replace)
+        entry, target = added.entry, added.path
+        if added.outcome == "pinned":
             typer.echo(
                 f"stored as shipped entry {entry.name!r} at {target}; its sha256 is now pinned "
                 f"in {user_index_path()} (the manifest pins none)"
             )
-        elif matched:
+        elif added.outcome in ("shipped", "matched"):
             typer.echo(f"matches shipped entry {entry.name!r} ({entry.sha256}); stored at {target}")
+        elif added.outcome == "unchanged":
+            typer.echo(f"already recorded as {entry.name!r} ({entry.sha256}) at {target}")
         else:
             typer.echo(
-                f"added {entry.name!r} for {method} variant {entry.variant}: {target}\n"
+                f"{added.outcome} {entry.name!r} for {method} variant {entry.variant}: {target}\n"
                 f"sha256 {entry.sha256} recorded in {user_index_path()}"
             )
 

@@ -4,7 +4,8 @@ Input conventions: ``restored`` is float HxWx3 RGB in [0, 1] (the model's output
 protocol's quantisation is applied) or uint8 HxWx3 (already quantised, e.g. read from disk);
 ``target`` and ``degraded`` are uint8 HxWx3 RGB. Float values up to 1/255 outside [0, 1] are
 clamped (as every reference does); anything further out is an error, as are NaN/inf, wrong
-shapes or channel counts, other dtypes (16-bit...) and empty images.
+shapes or channel counts, other dtypes (16-bit...) and empty images. The ``IQA_METRICS`` of the
+opt-in ``iqa-*`` protocols are pyiqa's, scored on the quantised uint8 image.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from harness.metrics import color as colorspace
 from harness.metrics.imresize import imresize
 from harness.metrics.loe import lightness_order_error
 from harness.metrics.niqe import niqe
-from harness.metrics.protocols import Protocol
+from harness.metrics.protocols import FULL_REFERENCE_METRICS, IQA_METRICS, Protocol
 from harness.metrics.psnr import mean_squared_error, psnr, psnr_from_mse
 from harness.metrics.quantize import quantize
 from harness.metrics.ssim import ssim
@@ -119,6 +120,13 @@ def score_image(
             )
         enhanced = restored if restored.dtype == np.uint8 else np.round(restored).astype(np.uint8)
         scores["loe"] = lightness_order_error(degraded, enhanced)
+    for metric in protocol.metrics:
+        if metric in IQA_METRICS:
+            from harness.metrics.iqa_backend import iqa_score
+
+            border = protocol.crop_border
+            reference = _crop(target, border) if metric in FULL_REFERENCE_METRICS else None
+            scores[metric] = iqa_score(metric, _crop(restored, border), reference)
     return scores
 
 

@@ -6,6 +6,7 @@ crop, the ground-truth resize rule, the SSIM variant, the aggregation and the da
 Sources of each built-in convention: DiffUIR (CVPR 2024, github.com/iSEE-Laboratory/DiffUIR)
 test.py / eval/SOTS.m / test_udc.py; BasicSR (github.com/XPixelGroup/BasicSR) psnr_ssim.py;
 MATLAB psnr/ssim/rgb2gray; scikit-image ``structural_similarity`` defaults (PromptIR, AirNet).
+The opt-in ``iqa-*`` protocols score metrics the harness does not compute itself through pyiqa.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.errors import UnknownNameError
 
-MetricName = Literal["psnr", "ssim", "niqe", "loe"]
+MetricName = Literal["psnr", "ssim", "niqe", "loe", "lpips", "musiq", "clipiqa"]
 ColorSpace = Literal[
     "rgb",  # the three channels as they are
     "y-bt601-float",  # 16 + 65.481 R + 128.553 G + 24.966 B (R,G,B = uint8/255), unrounded, float64
@@ -49,7 +50,10 @@ METRIC_HIGHER_IS_BETTER: dict[str, bool] = {
     "clipiqa": True,
 }
 
-FULL_REFERENCE_METRICS = frozenset({"psnr", "ssim"})
+FULL_REFERENCE_METRICS = frozenset({"psnr", "ssim", "lpips"})
+
+IQA_METRICS = frozenset({"lpips", "musiq", "clipiqa"})
+"""Metrics the harness does not compute itself: pyiqa's, under the same names (the iqa extra)."""
 
 
 class Protocol(BaseModel):
@@ -92,6 +96,11 @@ class Protocol(BaseModel):
         return "loe" in self.metrics
 
     @property
+    def needs_iqa(self) -> bool:
+        """True when a metric is computed by pyiqa (the optional ``iqa`` extra)."""
+        return any(m in IQA_METRICS for m in self.metrics)
+
+    @property
     def signature(self) -> str:
         """Short human-readable convention string, e.g. ``psnr+ssim:y-bt601-float|q:round-even|...``."""
         quant = f"jpeg{self.jpeg_quality}" if self.quantize == "jpeg" else self.quantize
@@ -106,6 +115,8 @@ class Protocol(BaseModel):
             parts.append("loe:wang2013-50px")
         if self.aggregation != "mean":
             parts.append(f"agg:{self.aggregation}")
+        if self.needs_iqa:
+            parts.append("backend:pyiqa")
         if self.data_range != 255.0:
             parts.append(f"range:{self.data_range:g}")
         return "|".join(parts)
@@ -189,6 +200,30 @@ _BUILTIN = (
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in _BUILTIN}
 
+#: Opt-in protocols scored by pyiqa (the ``iqa`` extra, non-commercial licence) on the quantised
+#: uint8 RGB image. Listed always; usable only where pyiqa is installed; never a benchmark's own
+#: protocol (manifests name built-in protocols only). pyiqa never downloads here.
+OPTIONAL_PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            name="iqa-lpips",
+            summary="LPIPS vs ground truth via pyiqa ('lpips', AlexNet v0.1; iqa extra)",
+            metrics=("lpips",),
+        ),
+        Protocol(
+            name="iqa-musiq",
+            summary="MUSIQ no-reference quality via pyiqa ('musiq'; iqa extra)",
+            metrics=("musiq",),
+        ),
+        Protocol(
+            name="iqa-clipiqa",
+            summary="CLIP-IQA no-reference quality via pyiqa ('clipiqa'; iqa extra)",
+            metrics=("clipiqa",),
+        ),
+    )
+}
+
 
 def protocol_names() -> list[str]:
     """Names of the built-in protocols, in registry order."""
@@ -196,15 +231,23 @@ def protocol_names() -> list[str]:
 
 
 def get_protocol(name: str) -> Protocol:
-    """The built-in protocol called ``name`` (UnknownNameError otherwise)."""
-    try:
+    """The protocol called ``name``: a built-in one, or an opt-in pyiqa one if pyiqa is installed.
+
+    UnknownNameError for other names; a HarnessError saying how to install the extra when an
+    opt-in protocol is asked for without pyiqa.
+    """
+    if name in PROTOCOLS:
         return PROTOCOLS[name]
-    except KeyError:
-        raise UnknownNameError("protocol", name, PROTOCOLS) from None
+    if name in OPTIONAL_PROTOCOLS:
+        from harness.metrics.iqa_backend import require_pyiqa
+
+        require_pyiqa()
+        return OPTIONAL_PROTOCOLS[name]
+    raise UnknownNameError("protocol", name, [*PROTOCOLS, *OPTIONAL_PROTOCOLS])
 
 
 def protocol_summaries() -> list[dict[str, object]]:
-    """One row per protocol: name, summary, signature and metrics (feeds ``harness ls``)."""
+    """One row per built-in protocol: name, summary, signature and metrics (feeds ``harness ls``)."""
     return [
         {
             "name": p.name,
@@ -213,4 +256,21 @@ def protocol_summaries() -> list[dict[str, object]]:
             "metrics": list(p.metrics),
         }
         for p in PROTOCOLS.values()
+    ]
+
+
+def optional_protocol_summaries() -> list[dict[str, object]]:
+    """Rows of the opt-in pyiqa protocols, with ``available`` (pyiqa importable) for listings."""
+    from harness.metrics.iqa_backend import iqa_available
+
+    available = iqa_available()
+    return [
+        {
+            "name": p.name,
+            "summary": p.summary,
+            "signature": p.signature,
+            "metrics": list(p.metrics),
+            "available": available,
+        }
+        for p in OPTIONAL_PROTOCOLS.values()
     ]

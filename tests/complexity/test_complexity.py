@@ -13,7 +13,7 @@ from harness import registry
 from harness.cli import app
 from harness.complexity import count_flops, count_parameters, measure, parse_size
 from harness.errors import HarnessError, MissingFileError
-from harness.restorer import ImageBatch, Restorer
+from harness.restorer import ImageBatch, Option, Restorer
 
 
 class TinyNet(nn.Module):
@@ -52,6 +52,7 @@ class TinySampler(Restorer):
     variants = ("a",)
     default_variant = "a"
     tasks = ("derain",)
+    option_specs = {"steps": Option(int, 3, "network calls per restore")}
 
     def __init__(self, variant=None, weights=None, device="cpu", **options) -> None:
         super().__init__(variant, weights, device, **options)
@@ -170,6 +171,8 @@ def test_cli_identity_has_zero_params() -> None:
 
 def test_cli_falls_back_to_random_init_without_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     class NeedsWeights(TinySampler):
+        option_specs = {**TinySampler.option_specs, "random_init": Option(bool, False, "no file")}
+
         def __init__(self, variant=None, weights=None, device="cpu", **options) -> None:
             if not options.get("random_init"):
                 raise MissingFileError("weights", "/nowhere/model.pt")
@@ -184,3 +187,19 @@ def test_cli_falls_back_to_random_init_without_weights(monkeypatch: pytest.Monke
     )
     assert result.exit_code == 0, result.output
     assert "random init" in result.output and f"params: {TINY_PARAMS:,}" in result.output
+
+
+def test_cli_reports_missing_weights_of_a_method_without_random_init(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class NoFallback(TinySampler):  # declares no random_init option: nothing to fall back to
+        def __init__(self, variant=None, weights=None, device="cpu", **options) -> None:
+            raise MissingFileError("weights", "/nowhere/model.pt")
+
+    real = registry.method_class
+    monkeypatch.setattr(
+        registry, "method_class", lambda name: NoFallback if name == "tiny" else real(name)
+    )
+    result = CliRunner().invoke(app, ["--device", "cpu", "complexity", "tiny", "--size", "8x8"])
+    assert isinstance(result.exception, MissingFileError)
+    assert "/nowhere/model.pt" in str(result.exception)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from harness import registry
 from harness.cli import app
 from harness.contract import check_method, mini_suite_images, run_contract, synthetic_images
+from harness.data import benchmark as benchmark_module
+from harness.errors import UnknownNameError
 from harness.restorer import ImageBatch, Restorer
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Broken(Restorer):
@@ -138,10 +146,35 @@ def test_classical_methods_meet_the_contract(name: str) -> None:
     assert report.passed, [c for c in report.checks if c.passed is False]
 
 
-def test_images_fall_back_to_synthetic_with_a_note() -> None:
-    images, note = mini_suite_images("no-such-benchmark", 2, 24, 32)
+def test_images_are_centre_crops_of_the_mini_suite(tmp_path: Path) -> None:
+    images, note = mini_suite_images("mini-derain", 2, 48, 64, tmp_path / "no-data-needed")
+    assert note == "mini-derain (centre crops 48x64)"
+    files = sorted((REPO / "manifests" / "embedded" / "mini-derain" / "input").glob("*.png"))[:2]
+    expected = []
+    for file in files:
+        array = np.asarray(Image.open(file).convert("RGB"), dtype=np.float32) / 255.0
+        top, left = (array.shape[0] - 48) // 2, (array.shape[1] - 64) // 2
+        expected.append(array[top : top + 48, left : left + 64].transpose(2, 0, 1))
+    assert torch.equal(images, torch.from_numpy(np.stack(expected)))
+
+
+def test_check_runs_on_the_mini_suite() -> None:
+    result = CliRunner().invoke(app, ["--device", "cpu", "check", "median"])
+    assert result.exit_code == 0, result.output
+    assert "images: mini-derain (centre crops 48x64)" in result.output
+
+
+def test_images_fall_back_to_synthetic_only_when_the_data_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(benchmark_module, "embedded_dir", lambda: tmp_path / "no-embedded-data")
+    images, note = mini_suite_images("mini-derain", 2, 24, 32, tmp_path)
     assert images.shape == (2, 3, 24, 32) and images.dtype == torch.float32
     assert 0 <= float(images.min()) and float(images.max()) <= 1
-    assert "synthetic" in note
-    again, _ = mini_suite_images("no-such-benchmark", 2, 24, 32)
-    assert torch.equal(images, again)
+    assert note.startswith("synthetic images 24x32 (mini suite unavailable: benchmark mini-derain")
+    assert torch.equal(images, synthetic_images(2, 24, 32))
+
+
+def test_other_data_errors_are_not_hidden(tmp_path: Path) -> None:
+    with pytest.raises(UnknownNameError):
+        mini_suite_images("no-such-benchmark", 2, 24, 32, tmp_path)

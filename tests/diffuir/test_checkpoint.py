@@ -73,7 +73,8 @@ def test_tampered_checkpoint_is_refused(tmp_path, t_checkpoint) -> None:
     from harness.weights import add_weights
 
     path, _, _ = t_checkpoint
-    entry, stored, _ = add_weights("diffuir", path, variant="t", name="my-t")
+    added = add_weights("diffuir", path, variant="t", name="my-t")
+    entry, stored = added.entry, added.path
     assert entry.sha256 is not None
     method = create_method("diffuir", weights="my-t")
     assert method.provenance()["weights_sha256"] == entry.sha256

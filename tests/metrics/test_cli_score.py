@@ -106,12 +106,29 @@ def test_console_error_exit_code_and_message(tmp_path: Path) -> None:
     assert "000.png" in proc.stderr and "alpha" in proc.stderr
 
 
-def test_no_reference_protocol_needs_no_gt(tmp_path: Path) -> None:
+def test_no_reference_protocol_needs_no_gt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(1)
     out = tmp_path / "out"
     out.mkdir()
     Image.fromarray(rng.integers(0, 256, (96, 200, 3), dtype=np.uint8)).save(out / "a.png")
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["score", "--protocol", "nr-niqe", str(out)])
     assert result.exit_code == 0, result.output
     assert "niqe: mean" in result.output
-    assert (out / "scores-nr-niqe.csv").is_file()
+    assert (tmp_path / "scores-nr-niqe.csv").is_file()
+
+
+def test_default_csv_goes_to_the_current_folder_never_into_the_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, gt, _, _ = _folders(tmp_path)
+    before = {p: p.read_bytes() for p in (*out.iterdir(), *gt.iterdir())}
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = CliRunner().invoke(app, ["score", str(out), str(gt)])
+    assert result.exit_code == 0, result.output
+    assert {p: p.read_bytes() for p in (*out.iterdir(), *gt.iterdir())} == before
+    table = pd.read_csv(here / "scores-diffuir-online.csv")
+    assert len(table) == 3 and set(table["protocol"]) == {"diffuir-online"}
+    assert f"per-image scores: {here / 'scores-diffuir-online.csv'}" in result.output

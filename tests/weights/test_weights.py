@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -22,6 +23,12 @@ from harness.weights import (
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _checkpoint(path: Path, value: float) -> bytes:
+    """Write a tiny checkpoint that loads safely (one tensor) and return its bytes."""
+    torch.save({"w": torch.full((2,), value)}, path)
+    return path.read_bytes()
 
 
 def _write_manifest(pkg: Path, entries: list[dict]) -> None:
@@ -132,15 +139,15 @@ def test_path_is_identified_by_hash(fake_method, tmp_path: Path) -> None:
 def test_add_records_user_entry_outside_repo(fake_method, tmp_path: Path) -> None:
     _write_manifest(fake_method["pkg"], [])
     f = tmp_path / "mine.pt"
-    f.write_bytes(b"my finetune")
+    data = _checkpoint(f, 1.0)
     result = CliRunner().invoke(app, ["weights", "add", "fake", str(f), "--variant", "l"])
     assert result.exit_code == 0, result.output
     index = yaml.safe_load(user_index_path().read_text())["weights"]
-    assert index[0]["sha256"] == _sha(b"my finetune") and index[0]["variant"] == "l"
-    assert (weights_dir() / "fake" / "mine.pt").read_bytes() == b"my finetune"
+    assert index[0]["sha256"] == _sha(data) and index[0]["variant"] == "l"
+    assert (weights_dir() / "fake" / "mine.pt").read_bytes() == data
     assert yaml.safe_load((fake_method["pkg"] / "weights.yaml").read_text()) == {"weights": []}
     got = resolve_weights("fake", "l", "mine")
-    assert got.sha256 == _sha(b"my finetune")
+    assert got.sha256 == _sha(data)
     (weights_dir() / "fake" / "mine.pt").write_bytes(b"changed")
     with pytest.raises(ChecksumMismatchError):
         resolve_weights("fake", "l", "mine")
@@ -149,19 +156,18 @@ def test_add_records_user_entry_outside_repo(fake_method, tmp_path: Path) -> Non
 def test_add_pins_an_unpinned_manifest_file_on_first_use(fake_method, tmp_path: Path) -> None:
     _write_manifest(fake_method["pkg"], [_entry(sha256=None)])
     f = tmp_path / "fake-s.pt"
-    f.write_bytes(b"downloaded")
+    data = _checkpoint(f, 2.0)
     assert CliRunner().invoke(app, ["weights", "add", "fake", str(f)]).exit_code == 0
-    assert resolve_weights("fake", "s", None).sha256 == _sha(b"downloaded")
+    assert resolve_weights("fake", "s", None).sha256 == _sha(data)
     (weights_dir() / "fake" / "fake-s.pt").write_bytes(b"swapped")
     with pytest.raises(ChecksumMismatchError):
         resolve_weights("fake", "s", None)
 
 
 def test_add_of_a_known_file_uses_its_manifest_name(fake_method, tmp_path: Path) -> None:
-    data = b"official"
-    _write_manifest(fake_method["pkg"], [_entry(sha256=_sha(data))])
     f = tmp_path / "download (1).pt"
-    f.write_bytes(data)
+    data = _checkpoint(f, 3.0)
+    _write_manifest(fake_method["pkg"], [_entry(sha256=_sha(data))])
     result = CliRunner().invoke(app, ["weights", "add", "fake", str(f)])
     assert result.exit_code == 0 and "matches shipped entry 'fake-s'" in result.output
     assert (weights_dir() / "fake" / "fake-s.pt").read_bytes() == data

@@ -1,0 +1,90 @@
+"""The weights manifest schema: one :class:`WeightsEntry` per file, parsed from untrusted YAML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.data.safety import safe_relative_path
+from harness.errors import HarnessError
+
+MANIFEST_NAME = "weights.yaml"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+"""Entry names: they name user files in the cache too, so no separators and no leading dot."""
+
+
+class WeightsEntry(BaseModel):
+    """One weights file a method can load."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    method: str = Field(min_length=1)
+    variant: str = Field(min_length=1)
+    file: str = Field(min_length=1)
+    source: str
+    size: int | None = Field(default=None, ge=0)
+    sha256: str | None = None
+    license: str
+    default: bool = False
+    notes: str = ""
+    training: dict[str, Any] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not ENTRY_NAME.match(value):
+            raise ValueError("a weights name uses letters, digits, '.', '_', '+' and '-' only")
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if not _SHA256.match(value):
+            raise ValueError("sha256 must be 64 hexadecimal characters")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _relative_path(cls, value: str) -> str:
+        safe_relative_path(value, "weights file (a bare name or a repository-relative path)")
+        return value
+
+    @property
+    def shipped(self) -> bool:
+        """True when the file ships in the repository (a path), False for a cache file name."""
+        return "/" in self.file
+
+
+def parse_entries(raw: Any, origin: Path) -> list[WeightsEntry]:
+    """The entries of a parsed manifest or user index (``{"weights": [...]}`` or a bare list)."""
+    if raw is None:
+        return []
+    if isinstance(raw, dict):
+        raw = raw.get("weights", [])
+    if not isinstance(raw, list):
+        raise HarnessError(f"{origin}: expected a list of weights entries under 'weights:'")
+    entries = []
+    for i, item in enumerate(raw):
+        try:
+            entries.append(WeightsEntry.model_validate(item))
+        except ValidationError as exc:
+            raise HarnessError(f"{origin}: weights entry {i} is invalid:\n{exc}") from None
+    return entries
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file safely (HarnessError naming the file when it is not valid YAML)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise HarnessError(f"{path}: not valid YAML ({exc})") from None
