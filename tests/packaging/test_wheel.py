@@ -114,9 +114,17 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     root = tmp_path_factory.mktemp("installed")
     assert CHECKOUT not in root.resolve().parents
     venv = root / "venv"
-    _check([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=root)
+    # No pip inside the venv (ensurepip may be missing); this pip installs into it.
+    _check(
+        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+        cwd=root,
+    )
     python = venv / "bin" / "python"
-    _check([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], cwd=root)
+    _check(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps"]
+        + [str(wheel)],
+        cwd=root,
+    )
     work = root / "work"
     work.mkdir()
     return {"venv": venv, "python": python, "harness": venv / "bin" / "harness", "work": work}
