@@ -12,12 +12,3 @@ TASKS: dict[str, str] = {
 }
 
 UNIVERSAL_TASKS: tuple[str, ...] = ("derain", "lowlight", "desnow", "dehaze", "deblur")
-
-
-def check_task(task: str) -> str:
-    """Return ``task`` if known, else raise an UnknownNameError with a suggestion."""
-    from harness.errors import UnknownNameError
-
-    if task not in TASKS:
-        raise UnknownNameError("task", task, TASKS)
-    return task

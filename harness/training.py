@@ -13,47 +13,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from harness.errors import HarnessError
+from harness.train_config import TrainConfig
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 STATE_FILE = "state.json"
-
-
-class TrainConfig(BaseModel):
-    """Everything that determines a training run; recorded in the checkpoint and weights manifest."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    method: str
-    variant: str
-    train_suite: str = "mini-train"
-    steps: int = Field(1000, ge=1)
-    seed: int = 10
-    crop: int = Field(96, ge=16)
-    batch_per_task: int = Field(2, ge=1)
-    task_batch: dict[str, int] = Field(default_factory=dict)
-    """Per-task overrides of ``batch_per_task`` (e.g. {"deblur": 4}) for task-weighted batches."""
-    init_weights_sha256: str | None = None
-    """sha256 of the weights training started from (fine-tuning), or None for a fresh init."""
-    lr: float = 8e-5
-    lr_warmup_steps: int = Field(0, ge=0)
-    """Linear warm-up from lr/warmup to lr over these steps (fresh Adam state when fine-tuning)."""
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    """After warm-up: keep lr, or decay it to 0 at ``steps`` along a half cosine."""
-    betas: tuple[float, float] = (0.9, 0.99)
-    grad_clip: float = 1.0
-    ema_beta: float = 0.995
-    ema_update_every: int = 10
-    ema_update_after_step: int = 100
-    ema_power: float = 2 / 3
-    checkpoint_every: int = 200
-    device: str = "cpu"
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:

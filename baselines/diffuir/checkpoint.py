@@ -11,7 +11,7 @@ beyond plain tensors and containers):
   nested under ``state_dict``/``params``/``params_ema``, in ``.pt`` or ``.safetensors`` form.
 
 Any ``module.`` segment (DataParallel) is stripped. The schedule buffers in a file are ignored:
-the official test recomputes them (DIFFUIR_SPEC.md Q4). Keys are checked strictly, the variant is
+the official test recomputes them (spec quirk Q4). Keys are checked strictly, the variant is
 detected from the shapes, and checkpoints of other known methods are named.
 """
 

@@ -1,6 +1,6 @@
 """DiffUIR's conditional U-Net (the ``unet0`` of the official model), all four released sizes.
 
-Written from the architecture description in docs (DIFFUIR_SPEC.md section 1) of
+Written from the architecture description in docs/methods/diffuir-spec.md ("Network") of
 Zheng et al., "Selective Hourglass Mapping for Universal Image Restoration Based on Diffusion
 Model", CVPR 2024 (repository iSEE-Laboratory/DiffUIR). Module and parameter names follow the
 official checkpoints so their ``unet0`` state_dicts load strictly.

@@ -1,4 +1,6 @@
-"""Benchmark preprocessing flags DiffUIR honours (DIFFUIR_SPEC.md sections 4.2 and 5).
+"""Benchmark preprocessing flags DiffUIR honours.
+
+Spec: docs/methods/diffuir-spec.md, "Preprocessing" and "UDC procedure".
 
 * ``lol-histeq``: per-channel global histogram equalisation of the degraded input, with the
   semantics of OpenCV's ``equalizeHist`` (the official code applies it to LOL inputs).

@@ -2,7 +2,7 @@
 
 Zheng, Wang, Yu, Wang, Fan, Zhang, "Selective Hourglass Mapping for Universal Image Restoration
 Based on Diffusion Model", CVPR 2024. Official code: iSEE-Laboratory/DiffUIR (MIT). Clean-room
-re-implementation from docs (DIFFUIR_SPEC.md); it loads the official checkpoints unchanged.
+re-implementation from docs/methods/diffuir-spec.md; it loads the official checkpoints unchanged.
 
 Options (declared in ``DiffUIR.option_specs``):
 * ``steps``: sampler steps (network calls per image). Default: 3, or 4 for batches carrying the

@@ -1,4 +1,6 @@
-"""DiffUIR's deterministic test sampler (DIFFUIR_SPEC.md section 3.4) and its seeded noise.
+"""DiffUIR's deterministic test sampler and its seeded noise.
+
+Spec: docs/methods/diffuir-spec.md, "Sampler" and the quirks Q5, Q6, Q9.
 
 Start state (quirk Q6, replicated): x = (1 - delta_bar_999) x_in + sqrt(0.01) z. For each pair
 (t, s) of the step list: r_hat = clamp(F([x, x_in], 1000 alpha_bar_t), -1, 1) (quirk Q5, replicated),

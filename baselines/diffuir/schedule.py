@@ -1,6 +1,7 @@
 """DiffUIR's residual diffusion schedule with the shared distribution term (SDT).
 
-From DIFFUIR_SPEC.md section 3 (Zheng et al., CVPR 2024; repository iSEE-Laboratory/DiffUIR).
+From docs/methods/diffuir-spec.md, "Schedules" (Zheng et al., CVPR 2024;
+repository iSEE-Laboratory/DiffUIR).
 With gamma the DDPM linear cumulative product of (1 - beta), beta = linspace(1e-4, 0.02, 1000):
 
 * alpha_bar = 1 - sqrt(gamma)        (residual weight; upstream buffer ``alphas_cumsum``)

@@ -1,4 +1,6 @@
-"""DiffUIR's training objective (DIFFUIR_SPEC.md section 6) on top of harness.training.
+"""DiffUIR's training objective on top of harness.training.
+
+Spec: docs/methods/diffuir-spec.md, "Training".
 
 Per sample: t ~ U{0..999}, eps ~ N(0, I), x_t = (1 - abar_t) x_0 + (abar_t - dbar_t) x_in + bbar_t eps
 (the forward process with the shared distribution term), the network sees concat[x_t, x_in] and the

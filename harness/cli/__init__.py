@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -42,6 +43,35 @@ _VERB_MODULES = (
 )
 
 
+# The packages whose loggers follow -v/-q; other libraries keep logging's default (warnings).
+_LOGGED_PACKAGES = ("harness", "baselines")
+_HANDLER_NAME = "harness-cli"
+log = logging.getLogger(__name__)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes each record to the stderr current at that moment (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(self.format(record), err=True)
+
+
+def configure_logging(verbosity: int) -> None:
+    """Show the harness's log records on stderr: warnings by default, -v info, -vv debug, -q errors."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        max(min(verbosity, 2), -1), logging.DEBUG
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    handler = _StderrHandler()
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    for name in _LOGGED_PACKAGES:
+        logging.getLogger(name).setLevel(level)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"uir-harness {__version__}")
@@ -71,6 +101,7 @@ def _global_options(
 ) -> None:
     """Global options, stored on the context for every verb."""
     settings = Settings(device=device, verbosity=verbose - quiet)
+    configure_logging(settings.verbosity)
     if cache_dir is not None:
         settings.cache_dir = cache_dir.expanduser()
     if data_root is not None:
@@ -78,6 +109,13 @@ def _global_options(
     elif cache_dir is not None:
         settings.data_root = settings.cache_dir / "data"
     ctx.obj = settings
+    log.info(
+        "uir-harness %s: cache %s, data %s, device %s",
+        __version__,
+        settings.cache_dir,
+        settings.data_root,
+        settings.device,
+    )
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 import typer
+
+from harness.train_config import TrainConfig
+
+
+def _default(field: str) -> Any:
+    """The default of a TrainConfig field: the one owner of every training default."""
+    return TrainConfig.model_fields[field].default
+
+
+LR_SCHEDULES: tuple[str, ...] = get_args(TrainConfig.model_fields["lr_schedule"].annotation)
 
 
 def register(app: typer.Typer) -> None:
@@ -19,28 +29,38 @@ def register(app: typer.Typer) -> None:
         variant: Annotated[str | None, typer.Option("--variant", help="Model variant.")] = None,
         train_suite: Annotated[
             str, typer.Option("--train-suite", help="Suite or benchmark of training pairs.")
-        ] = "mini-train",
-        steps: Annotated[int, typer.Option("--steps", help="Optimizer steps in total.")] = 1000,
-        seed: Annotated[int, typer.Option("--seed", help="Seed of every random draw.")] = 10,
-        crop: Annotated[int, typer.Option("--crop", help="Square training crop size.")] = 96,
+        ] = _default("train_suite"),
+        steps: Annotated[int, typer.Option("--steps", help="Optimizer steps in total.")] = _default(
+            "steps"
+        ),
+        seed: Annotated[int, typer.Option("--seed", help="Seed of every random draw.")] = _default(
+            "seed"
+        ),
+        crop: Annotated[int, typer.Option("--crop", help="Square training crop size.")] = _default(
+            "crop"
+        ),
         batch_per_task: Annotated[
             int, typer.Option("--batch-per-task", help="Crops per task in each batch.")
-        ] = 2,
-        lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 8e-5,
+        ] = _default("batch_per_task"),
+        lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = _default("lr"),
         lr_warmup_steps: Annotated[
             int,
             typer.Option(
                 min=0, help="Linear learning-rate warm-up over N steps (for fine-tuning)."
             ),
-        ] = 0,
+        ] = _default("lr_warmup_steps"),
         lr_schedule: Annotated[
             str, typer.Option(help="constant, or cosine (decays to 0 at --steps).")
-        ] = "constant",
-        ema_update_every: Annotated[int, typer.Option(help="EMA acts every N steps.")] = 10,
+        ] = _default("lr_schedule"),
+        ema_update_every: Annotated[int, typer.Option(help="EMA acts every N steps.")] = _default(
+            "ema_update_every"
+        ),
         ema_update_after_step: Annotated[
             int, typer.Option(help="EMA copies the weights until this counter.")
-        ] = 100,
-        checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 200,
+        ] = _default("ema_update_after_step"),
+        checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = _default(
+            "checkpoint_every"
+        ),
         task_batch: Annotated[
             list[str] | None,
             typer.Option("--task-batch", help="TASK=N: crops of that task per batch (repeatable)."),
@@ -57,7 +77,6 @@ def register(app: typer.Typer) -> None:
         from harness.cli import settings_of
         from harness.registry import method_class
         from harness.settings import resolve_device
-        from harness.training import TrainConfig
 
         settings = settings_of(ctx)
         overrides: dict[str, int] = {}
@@ -68,9 +87,9 @@ def register(app: typer.Typer) -> None:
                     f"{item!r}: expected TASK=N with N >= 1", param_hint="--task-batch"
                 )
             overrides[task] = int(count)
-        if lr_schedule not in ("constant", "cosine"):
+        if lr_schedule not in LR_SCHEDULES:
             raise typer.BadParameter(
-                f"{lr_schedule!r}: expected constant or cosine", param_hint="--lr-schedule"
+                f"{lr_schedule!r}: expected {' or '.join(LR_SCHEDULES)}", param_hint="--lr-schedule"
             )
         cls = method_class(method)
         config = TrainConfig(

@@ -1,8 +1,9 @@
-"""A plain, functional reference of DiffUIR written directly from DIFFUIR_SPEC.md (sections 1, 3).
+"""A plain, functional reference of DiffUIR written directly from the spec, not from the plugin.
 
-It shares no code with ``baselines.diffuir``: weights are a flat dict with the upstream U-Net key
-names, every formula is spelled out as in the spec (weight standardisation on every call, explicit
-softmaxes, no caching or fusing). Also writes checkpoint files in the upstream training format.
+The spec is docs/methods/diffuir-spec.md ("Network", "Schedules", "Sampler"). It shares no code with
+``baselines.diffuir``: weights are a flat dict with the upstream U-Net key names, every formula is
+spelled out as in the spec (weight standardisation on every call, explicit softmaxes, no caching or
+fusing). Also writes checkpoint files in the upstream training format.
 """
 
 from __future__ import annotations

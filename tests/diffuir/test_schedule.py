@@ -1,4 +1,4 @@
-"""Residual schedule with the shared distribution term: values from DIFFUIR_SPEC.md 3.1-3.4."""
+"""Residual schedule with the shared distribution term: values from docs/methods/diffuir-spec.md."""
 
 from __future__ import annotations
 
