@@ -12,7 +12,8 @@ beyond plain tensors and containers):
 
 Any ``module.`` segment (DataParallel) is stripped. The schedule buffers in a file are ignored:
 the official test recomputes them (spec quirk Q4). Keys are checked strictly, the variant is
-detected from the shapes, and checkpoints of other known methods are named.
+detected from the shapes, and checkpoints of other known methods are named (the strict check and
+the method signatures are the core adapter's, :mod:`harness.checkpoints`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import torch
 from torch import nn
 
 from baselines.diffuir.network import VARIANTS, build_unet
-from harness.checkpoints import load_checkpoint
+from harness.checkpoints import CheckpointMismatchError, identify_method, load_checkpoint
+from harness.checkpoints import check_state as check_state_strictly
 from harness.errors import HarnessError
 
 EMA_PREFIX = "ema_model.model.unet0."
@@ -33,22 +35,6 @@ ONLINE_PREFIX = "online_model.model.unet0."
 MODEL_PREFIX = "model.unet0."
 UNETRES_PREFIX = "unet0."
 _NESTED = ("state_dict", "params_ema", "params", "model_state_dict", "ema_helper")
-_LIST_LIMIT = 12
-
-# Key-prefix signatures of other restoration methods' checkpoints (after unwrapping), most specific
-# first. A checkpoint matching one is rejected by that name instead of a long key listing.
-_OTHER_METHODS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("DA-CLIP (universal-ir)", ("text_mlp.", "prompt_mlp.")),
-    ("PromptIR", ("prompt1.",)),
-    ("AdaIR", ("fre1.",)),
-    ("InstructIR", ("enc_cond.", "dec_cond.")),
-    ("AirNet", ("R.head.", "E.encoder_q.")),
-    ("MPRNet", ("shallow_feat1.", "stage3_orsnet.")),
-    ("WeatherDiff", ("temb.", "conv_in.")),
-    ("WGWS-Net", ("feat_extract.", "FAM1.")),
-    ("NAFNet", ("intro.", "middle_blks.")),
-    ("Restormer", ("patch_embed.", "latent.")),
-)
 
 
 @dataclass(frozen=True)
@@ -117,15 +103,6 @@ def unet_state_from(content: dict[str, Any], *, ema: bool = True) -> tuple[dict,
     return tensors, "state_dict"
 
 
-def other_method(state: dict[str, torch.Tensor]) -> str | None:
-    """The name of another known method whose checkpoint this looks like, or None."""
-    stripped = [k[4:] if k.startswith("net.") else k for k in state]
-    for name, signature in _OTHER_METHODS:
-        if all(any(k.startswith(prefix) for k in stripped) for prefix in signature):
-            return name
-    return None
-
-
 def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
     """Which DiffUIR variant the U-Net weights are from, judged by their shapes (None: unknown)."""
     try:
@@ -142,46 +119,23 @@ def detect_variant(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def _listing(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_LIST_LIMIT])
-    more = f" ... and {len(keys) - _LIST_LIMIT} more" if len(keys) > _LIST_LIMIT else ""
-    return shown + more
-
-
 def check_state(unet: nn.Module, state: dict[str, torch.Tensor], variant: str, label: str) -> None:
     """Raise a HarnessError unless ``state`` has exactly the keys and shapes of ``unet``."""
-    other = other_method(state)
-    if other is not None:
-        raise HarnessError(
-            f"{label} is a {other} checkpoint, not a DiffUIR one",
-            hint=f"run it with the {other} method, or pass a DiffUIR checkpoint",
-        )
-    found = detect_variant(state)
-    if found is not None and found != variant:
-        raise HarnessError(
-            f"{label} is a DiffUIR-{found.upper()} checkpoint, not DiffUIR-{variant.upper()}",
-            hint=f"use --variant {found}",
-        )
-    expected = unet.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        raise HarnessError(
-            f"{label} does not match the DiffUIR-{variant.upper()} U-Net: "
-            f"{len(missing)} missing key(s) [{_listing(missing)}]; "
-            f"{len(unexpected)} unexpected key(s) [{_listing(unexpected)}]",
-            hint="pass an official DiffUIR checkpoint or a state_dict of this U-Net",
-        )
-    wrong = [
-        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if wrong:
-        raise HarnessError(
-            f"{label} has {len(wrong)} tensor(s) of the wrong shape for DiffUIR-{variant.upper()}: "
-            f"{_listing(wrong)}"
-        )
+    if identify_method(state) in (None, "DiffUIR"):
+        found = detect_variant(state)
+        if found is not None and found != variant:
+            raise CheckpointMismatchError(
+                f"{label} is a DiffUIR-{found.upper()} checkpoint, not DiffUIR-{variant.upper()}",
+                hint=f"use --variant {found}",
+            )
+    check_state_strictly(
+        unet.state_dict(),
+        state,
+        method="DiffUIR",
+        what=f"the DiffUIR-{variant.upper()} U-Net",
+        label=label,
+        hint="pass an official DiffUIR checkpoint or a state_dict of this U-Net",
+    )
 
 
 def load_unet_weights(
@@ -207,15 +161,15 @@ def checkpoint_variant(path: str | Path, *, ema: bool = True) -> str:
     label = str(weights.path)
     variant = detect_variant(weights.state)
     if variant is None:
-        other = other_method(weights.state)
+        other = identify_method(weights.state)
         if other is not None:
-            raise HarnessError(
+            raise CheckpointMismatchError(
                 f"{label} is a {other} checkpoint, not a DiffUIR one",
                 hint=f"register it for the {other} method, or pass a DiffUIR checkpoint",
             )
         raise HarnessError(
             f"{label} holds no DiffUIR U-Net weights of any variant "
-            f"(keys: {_listing(sorted(weights.state))})",
+            f"(keys: {', '.join(sorted(weights.state)[:12])} ...)",
             hint="pass an official DiffUIR checkpoint or a state_dict of its U-Net",
         )
     with torch.device("meta"):  # keys and shapes only: nothing is allocated

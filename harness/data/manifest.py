@@ -17,7 +17,7 @@ from harness.data.safety import safe_benchmark_root, safe_relative_path
 from harness.errors import HarnessError
 from harness.images import IMAGE_EXTENSIONS
 from harness.metrics.protocols import get_protocol, protocol_names
-from harness.tasks import TASKS
+from harness.tasks import DEGRADATIONS, TASKS
 
 PREPROCESS_FLAGS = ("lol-histeq", "udc-half-split")
 SOURCE_KINDS = ("url", "gdrive", "baidu", "box", "hf", "manual", "embedded")
@@ -180,6 +180,14 @@ class Manifest(_Strict):
     def _task(cls, value: str) -> str:
         if value not in TASKS:
             raise ValueError(f"unknown task {value!r}; known: {', '.join(TASKS)}")
+        return value
+
+    @field_validator("degradations")
+    @classmethod
+    def _degradations(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(DEGRADATIONS))
+        if unknown:
+            raise ValueError(f"unknown degradation(s) {unknown}; known: {', '.join(DEGRADATIONS)}")
         return value
 
     @field_validator("protocol")

@@ -34,7 +34,7 @@ from harness.weights.resolve import (
     manifest_entries,
     resolve_weights,
 )
-from harness.weights.schema import MANIFEST_NAME, WeightsEntry
+from harness.weights.schema import MANIFEST_NAME, TrainingSetting, WeightsEntry
 from harness.weights.user_index import pinned_sha256, user_entries, user_index_path
 from harness.weights.verified import status
 
@@ -42,6 +42,7 @@ __all__ = [
     "MANIFEST_NAME",
     "AddResult",
     "ResolvedWeights",
+    "TrainingSetting",
     "WeightsEntry",
     "add_weights",
     "entry_path",

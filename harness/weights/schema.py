@@ -17,6 +17,27 @@ ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 """Entry names: they name user files in the cache too, so no separators and no leading dot."""
 
 
+class TrainingSetting(BaseModel):
+    """What a checkpoint was trained on: the tasks (reports grey cells outside them) and data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tasks: tuple[str, ...] = Field(min_length=1)
+    datasets: tuple[str, ...] = ()
+    label: str = ""
+    """A short name for the setting, e.g. "3-task (noise, rain, haze)"."""
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from harness.tasks import TRAINING_TASKS
+
+        unknown = sorted(set(value) - set(TRAINING_TASKS))
+        if unknown:
+            raise ValueError(f"unknown task(s) {unknown}; known: {', '.join(TRAINING_TASKS)}")
+        return value
+
+
 class WeightsEntry(BaseModel):
     """One weights file a method can load."""
 
@@ -33,6 +54,9 @@ class WeightsEntry(BaseModel):
     default: bool = False
     notes: str = ""
     training: dict[str, Any] | None = None
+    """How the project trained this file (command, steps, seed, ...), for weights it made."""
+    setting: TrainingSetting | None = None
+    """The tasks and data the checkpoint was trained on (None: not declared)."""
 
     @field_validator("name")
     @classmethod
