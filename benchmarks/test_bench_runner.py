@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from harness.hashing import sha256_file
 from harness.runner import RunConfig, run
 from tests.runner import fakes
 
@@ -23,7 +24,7 @@ def _fixtures(root: Path, n: int = 32, size: int = 256) -> fakes.FakeBenchmark:
         a, b = root / f"{i:03d}_in.png", root / f"{i:03d}_gt.png"
         Image.fromarray(inp).save(a)
         Image.fromarray(gt).save(b)
-        pairs.append(fakes.Pair(f"{i:03d}", a, b))
+        pairs.append(fakes.Pair(f"{i:03d}", a, b, sha256_file(a), sha256_file(b)))
     return fakes.FakeBenchmark("bench-256", "derain", pairs)
 
 

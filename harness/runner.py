@@ -7,11 +7,16 @@ it asks the data layer for pairs, the registry for the restorer and the metrics 
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import json
+import os
 import platform
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.store import ImageResult, Store
+from harness.store import ImageResult, ScoredBytes, Store
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,7 +44,8 @@ def _resolve_suite(name: str) -> list[str]:
 def _open_benchmark(name: str, data_root: Path, allow_unverified: bool) -> Any:
     from harness.data.benchmark import open_benchmark
 
-    return open_benchmark(name, data_root, allow_unverified=allow_unverified)
+    # the loader hashes every byte it reads and compares it with the lock itself
+    return open_benchmark(name, data_root, allow_unverified=allow_unverified, check_bytes=False)
 
 
 def _is_missing_benchmark(exc: Exception) -> bool:
@@ -186,53 +192,116 @@ class _Item:
     input: np.ndarray | None = None
     target: np.ndarray | None = None
     input_sha256: str | None = None
+    target_sha256: str | None = None
+    verified: bool | None = None
     error: str | None = None
     decode_ms: float = 0.0
 
 
-class _PairDataset:
-    """Decodes one pair per index (runs in DataLoader workers); errors become data, not raises."""
+def lock_verdict(
+    pinned: bool, pair: Any, input_sha256: str | None, target_sha256: str | None
+) -> bool | None:
+    """Whether the bytes read are the ones the lock pins (None when the benchmark has no lock)."""
+    if not pinned:
+        return None
+    return input_sha256 == pair.input_sha256 and (
+        pair.target is None or target_sha256 == pair.target_sha256
+    )
 
-    def __init__(self, pairs: list[Any]) -> None:
+
+def _differs_from_lock(pair: Any, input_sha256: str, target_sha256: str | None) -> str:
+    files = [(pair.input, input_sha256, pair.input_sha256)]
+    if pair.target is not None:
+        files.append((pair.target, target_sha256, pair.target_sha256))
+    parts = [
+        f"{path}: bytes differ from the lock (sha256 {got[:12]}..., "
+        + (f"pinned {want[:12]}...)" if want else "not listed in the lock)")
+        for path, got, want in files
+        if got != want
+    ]
+    return "; ".join(parts) + "; restore the file(s) or run with --allow-unverified"
+
+
+class _PairDataset:
+    """Reads, hashes and decodes one pair per index (in DataLoader workers); errors become data.
+
+    The sha256 of each file comes from the same read that is decoded, and is compared with the
+    lock: without ``allow_unverified`` a file that differs is not decoded but a failed item.
+    """
+
+    def __init__(self, pairs: list[Any], pinned: bool, allow_unverified: bool) -> None:
         self.pairs = pairs
+        self.pinned = pinned
+        self.allow_unverified = allow_unverified
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> _Item:
-        from harness.images import read_image
+        from harness.hashing import sha256_bytes
+        from harness.images import decode_image, read_file
 
         pair = self.pairs[index]
-        target = getattr(pair, "target", None)
+        target = pair.target
         item = _Item(index, str(pair.id), str(pair.input), None if target is None else str(target))
         t0 = time.perf_counter()
         try:
-            data = Path(pair.input).read_bytes()
-            item.input_sha256 = hashlib.sha256(data).hexdigest()
-            item.input = read_image(pair.input, convert=True)
-            if target is not None:
-                item.target = read_image(target)
+            input_bytes = read_file(pair.input)
+            item.input_sha256 = sha256_bytes(input_bytes)
+            target_bytes = None if target is None else read_file(target)
+            if target_bytes is not None:
+                item.target_sha256 = sha256_bytes(target_bytes)
+            item.verified = lock_verdict(self.pinned, pair, item.input_sha256, item.target_sha256)
+            if item.verified is False and not self.allow_unverified:
+                raise HarnessError(_differs_from_lock(pair, item.input_sha256, item.target_sha256))
+            item.input = decode_image(input_bytes, pair.input, convert=True)
+            if target_bytes is not None:
+                item.target = decode_image(target_bytes, target)
                 if item.target.shape != item.input.shape:
                     raise HarnessError(
                         f"{target}: ground truth is {item.target.shape[1]}x{item.target.shape[0]}"
                         f" but the input is {item.input.shape[1]}x{item.input.shape[0]}"
                     )
-        except (HarnessError, OSError) as exc:
+        except HarnessError as exc:
             item.error = str(exc).splitlines()[0]
             item.input = item.target = None
         item.decode_ms = (time.perf_counter() - t0) * 1000.0
         return item
 
 
-def _image_size(path: Path) -> tuple[int, int] | None:
-    """(height, width) from the image header, or None if it cannot be read."""
-    from PIL import Image
+def _reusable(prior: ScoredBytes, pair: Any, pinned: bool, allow_unverified: bool) -> bool:
+    """Whether a stored row was scored on the bytes now on disk (and may be reused as is)."""
+    from harness.hashing import sha256_file
 
     try:
-        with Image.open(path) as im:
-            return im.height, im.width
-    except Exception:  # decoded (and reported) properly in the worker
-        return None
+        input_sha = sha256_file(pair.input)
+        target_sha = None if pair.target is None else sha256_file(pair.target)
+    except OSError:
+        return False  # the loader records why
+    verdict = lock_verdict(pinned, pair, input_sha, target_sha)
+    if verdict is False and not allow_unverified:
+        return False
+    return (prior.input_sha256, prior.target_sha256, prior.verified) == (
+        input_sha,
+        target_sha,
+        verdict,
+    )
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int, _worker_id: int) -> None:
+    """DataLoader worker set-up: have the kernel kill this worker when the run process dies.
+
+    On Linux via prctl(PR_SET_PDEATHSIG); elsewhere torch's own watchdog ends idle workers whose
+    parent is gone (a worker blocked on a full pipe may then linger).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 def size_batches(sizes: list[tuple[int, int] | None], batch_size: int) -> list[list[int]]:
@@ -253,8 +322,6 @@ def _collate(items: list[_Item]) -> list[_Item]:
 
 
 def _default_workers() -> int:
-    import os
-
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
@@ -458,7 +525,7 @@ def _run_benchmark(
 ) -> BenchmarkOutcome:
     from torch.utils.data import DataLoader
 
-    from harness.images import to_tensor, to_uint8, write_image
+    from harness.images import image_size, to_tensor, to_uint8, write_image
 
     protocol = _get_protocol(config.protocol or bench.protocol)
     pairs = list(bench.pairs)
@@ -473,29 +540,33 @@ def _run_benchmark(
             "protocol": protocol.name,
             "protocol_signature": protocol.signature,
             "metrics": tuple(protocol.metrics),
-            "data_digest": getattr(bench, "digest", None),
-            "pinned": getattr(bench, "pinned", None),
-            "verified": getattr(bench, "verified", None)
-            if getattr(bench, "pinned", None)
-            else None,
+            "data_digest": None,  # set from the stored rows when the benchmark finishes
+            "pinned": bench.pinned,
+            "verified": None,
             "n_pairs": len(pairs),
         },
     )
     outcome = BenchmarkOutcome(bench.name)
-    done = set() if config.overwrite else store.done_ids(run_id, bench.name)
-    todo = [p for p in pairs if str(p.id) not in done]
+    stored = {} if config.overwrite else store.scored_bytes(run_id, bench.name)
+    todo = [
+        p
+        for p in pairs
+        if (prior := stored.get(str(p.id))) is None
+        or not _reusable(prior, p, bench.pinned, config.allow_unverified)
+    ]
     outcome.skipped = len(pairs) - len(todo)
     bar = make_bar(bench.name, len(pairs))
     if outcome.skipped:
         bar.advance(outcome.skipped)
-    sizes = [_image_size(Path(p.input)) for p in todo]
+    sizes = [image_size(p.input) for p in todo]
     batches = size_batches(sizes, config.batch_size)
     workers = _default_workers() if config.workers is None else config.workers
     loader = DataLoader(
-        _PairDataset(todo),
+        _PairDataset(todo, bench.pinned, config.allow_unverified),
         batch_sampler=batches,
         collate_fn=_collate,
         num_workers=workers if len(todo) > 1 else 0,
+        worker_init_fn=functools.partial(_die_with_parent, os.getpid()),
     )
     out_dir = None
     if config.save_images and config.images_dir is not None:
@@ -544,6 +615,8 @@ def _run_benchmark(
                     status="ok",
                     metrics={k: float(v) for k, v in values.items()},
                     input_sha256=it.input_sha256,
+                    target_sha256=it.target_sha256,
+                    verified=it.verified,
                     latency_ms=seconds * 1000.0 / len(good),
                     height=h,
                     width=w,
@@ -562,7 +635,9 @@ def _run_benchmark(
         complexity["wall_seconds"] = outcome.seconds
         if device.startswith("cuda"):
             complexity["peak_memory_bytes"] = int(torch.cuda.max_memory_allocated(device))
-    store.finish_benchmark(run_id, bench.name, complexity)
+    store.finish_benchmark(
+        run_id, bench.name, complexity, lock_digest=bench.lock_digest if bench.pinned else None
+    )
     return outcome
 
 
@@ -573,6 +648,8 @@ def _failed(benchmark: str, item: _Item, reason: str) -> ImageResult:
         status="failed",
         reason=reason,
         input_sha256=item.input_sha256,
+        target_sha256=item.target_sha256,
+        verified=item.verified,
         input_path=item.input_path,
         target_path=item.target_path,
     )

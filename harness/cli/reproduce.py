@@ -34,10 +34,14 @@ def register(app: typer.Typer) -> None:
         from harness.registry import method_names
         from harness.report import write_report
         from harness.runner import RichProgress, RunConfig, run
+        from harness.settings import require_folder
         from harness.store import default_store_path
 
         settings = settings_of(ctx)
         store_path = store or default_store_path(settings.cache_dir)
+        require_folder(store_path.parent, "--store" if store else "--cache-dir")
+        require_folder(settings.cache_dir, "--cache-dir")
+        require_folder(settings.data_root, "--data-root")
         missing: dict[str, str] = {}
         suites = ["mini"] + [s for s in FULL_SUITES if _has_data(s, settings, missing)]
         typer.echo(f"suites to run: {', '.join(suites)}")

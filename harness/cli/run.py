@@ -13,7 +13,7 @@ def print_run_table(store_path: Path, run_id: int) -> None:
     from harness.report.tables import load_report_data, main_table_text, main_tables, markdown_table
     from harness.store import Store
 
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         data = load_report_data(store, [run_id])
     for table in main_tables(data):
         text = main_table_text(table).T
@@ -95,10 +95,15 @@ def register(app: typer.Typer) -> None:
         from harness.report import write_report
         from harness.runner import RichProgress, RunConfig
         from harness.runner import run as run_jobs
+        from harness.settings import require_folder
         from harness.store import default_store_path
 
         settings = settings_of(ctx)
         store_path = store or default_store_path(settings.cache_dir)
+        require_folder(store_path.parent, "--store" if store else "--cache-dir")
+        if save_images:
+            require_folder(settings.cache_dir, "--cache-dir")
+        require_folder(settings.data_root, "--data-root")
         config = RunConfig(
             method=method,
             suite=suite,

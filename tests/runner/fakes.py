@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from harness.errors import HarnessError
+from harness.hashing import sha256_file
 from harness.restorer import ImageBatch, Restorer
 
 SUITE = "fx"
@@ -38,6 +39,8 @@ class Pair:
     id: str
     input: Path
     target: Path | None
+    input_sha256: str | None = None
+    target_sha256: str | None = None
 
 
 @dataclass
@@ -48,7 +51,7 @@ class FakeBenchmark:
     protocol: str = "fx-rgb"
     has_gt: bool = True
     preprocess: frozenset[str] = field(default_factory=frozenset)
-    digest: str = "fixture-digest"
+    lock_digest: str | None = "fixture-digest"
     pinned: bool = True
     manifest: Any = None
 
@@ -67,7 +70,9 @@ class FakeProtocol:
 
 
 def write_fixtures(root: Path) -> dict[str, FakeBenchmark]:
-    """Write every fixture benchmark under ``root`` (deterministic content) and return them."""
+    """Write every fixture benchmark under ``root`` (deterministic content) and return them.
+
+    Each benchmark is pinned: its pairs carry the sha256 of the files as written (a lock)."""
     out = {}
     for b_index, (name, (task, sizes, corrupt)) in enumerate(BENCHMARKS.items()):
         rng = np.random.default_rng(100 + b_index)
@@ -85,7 +90,7 @@ def write_fixtures(root: Path) -> dict[str, FakeBenchmark]:
                 else:
                     Image.fromarray(degraded).save(inp)
                 Image.fromarray(gt).save(tgt)
-            pairs.append(Pair(f"{i:03d}", inp, tgt))
+            pairs.append(Pair(f"{i:03d}", inp, tgt, sha256_file(inp), sha256_file(tgt)))
         out[name] = FakeBenchmark(name, task, pairs)
     return out
 
