@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from harness.errors import HarnessError
 
@@ -84,6 +84,11 @@ def decode_image(data: bytes, path: str | Path, *, convert: bool = False) -> np.
             f"{path}: refused to decode ({exc})",
             hint="the header declares an image far larger than any benchmark image; "
             "the file is corrupt or hostile, restore it from the archive",
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(
+            f"{path}: cannot decode image (not a format PIL recognises)",
+            hint="the file is corrupt or not an image; re-download it or restore it",
         ) from None
     except _DECODE_ERRORS as exc:
         raise ImageDecodeError(

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from harness.errors import HarnessError
+from harness.provenance import RUN_COLUMNS
 from harness.settings import require_folder
 
 SCHEMA_VERSION = 2
@@ -155,26 +156,6 @@ def _sqlite_errors(
             raise
 
     return guarded
-
-
-RUN_COLUMNS = (
-    "method",
-    "variant",
-    "weights",
-    "weights_sha256",
-    "suite",
-    "protocol",
-    "seed",
-    "steps",
-    "device",
-    "batch_size",
-    "package_version",
-    "torch_version",
-    "cuda_version",
-    "python_version",
-    "git_commit",
-    "host",
-)
 
 
 @dataclass(frozen=True)
@@ -307,14 +288,6 @@ class Store:
         self._db.execute("COMMIT")
 
     # runs ------------------------------------------------------------------------------------
-    @_sqlite_errors
-    def find_run(self, config_key: str) -> int | None:
-        """The run id stored for ``config_key``, or None."""
-        row = self._db.execute(
-            "SELECT run_id FROM runs WHERE config_key = ?", (config_key,)
-        ).fetchone()
-        return None if row is None else int(row[0])
-
     @_sqlite_errors
     def start_run(
         self,

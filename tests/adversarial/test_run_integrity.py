@@ -88,7 +88,7 @@ class Fixture:
     def run(self, suite: str, **kw) -> int:
         options = {"method": "identity", "device": "cpu", "workers": 0, "flops": False, **kw}
         config = RunConfig(suite=suite, data_root=self.data, store_path=self.store, **options)
-        return run(config, log=lambda _: None).run_id
+        return run(config).run_id
 
     def _query(self, sql: str, *args: object) -> list[dict]:
         with sqlite3.connect(f"{self.store.as_uri()}?mode=ro", uri=True) as db:
