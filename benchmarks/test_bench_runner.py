@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from harness.hashing import sha256_file
 from harness.runner import RunConfig, run
 from tests.runner import fakes
 
@@ -23,17 +24,13 @@ def _fixtures(root: Path, n: int = 32, size: int = 256) -> fakes.FakeBenchmark:
         a, b = root / f"{i:03d}_in.png", root / f"{i:03d}_gt.png"
         Image.fromarray(inp).save(a)
         Image.fromarray(gt).save(b)
-        pairs.append(fakes.Pair(f"{i:03d}", a, b))
+        pairs.append(fakes.Pair(f"{i:03d}", a, b, sha256_file(a), sha256_file(b)))
     return fakes.FakeBenchmark("bench-256", "derain", pairs)
 
 
-def test_bench_runner_overhead(benchmark, tmp_path, monkeypatch):
-    fakes.install(monkeypatch.setattr, tmp_path / "fx")
+def test_bench_runner_overhead(benchmark, tmp_path):
     bench = _fixtures(tmp_path)
-    import harness.runner as runner
-
-    monkeypatch.setattr(runner, "_open_benchmark", lambda *a: bench)
-    monkeypatch.setattr(runner, "_resolve_suite", lambda name: [bench.name])
+    layers = fakes.collaborators({bench.name: bench}, suites={"x": [bench.name]})
     counter = iter(range(10**6))
 
     def once():
@@ -44,7 +41,7 @@ def test_bench_runner_overhead(benchmark, tmp_path, monkeypatch):
             workers=0,
             store_path=tmp_path / f"s{next(counter)}.sqlite",
         )
-        return run(cfg)
+        return run(cfg, collaborators=layers)
 
     summary = benchmark.pedantic(once, rounds=3, iterations=1)
     (outcome,) = summary.benchmarks

@@ -136,6 +136,28 @@ def count_flops(restorer: Restorer, images: torch.Tensor) -> tuple[int, int, int
     return network_flops, calls, counter.get_total_flops()
 
 
+@dataclass(frozen=True)
+class FlopCount:
+    """FLOPs of one image under the conventions above."""
+
+    per_call: int
+    calls_observed: int
+    calls_per_image: int
+    per_image: int
+    scope: str
+    """"network" (per-call x calls_per_image) or "restore" (the whole restore() counted)."""
+
+
+def flops_per_image(restorer: Restorer, height: int, width: int, device: str) -> FlopCount:
+    """Count the FLOPs of one HxW image (a deterministic test image, one ``restore()``)."""
+    network, calls, total = count_flops(restorer, _test_image(height, width, device))
+    if restorer.module() is not None and calls > 0:
+        per_call = network // calls
+        per_image_calls = restorer.calls_per_image()
+        return FlopCount(per_call, calls, per_image_calls, per_call * per_image_calls, "network")
+    return FlopCount(total, calls, 1, total, "restore")
+
+
 def _rss_bytes() -> int | None:
     try:
         with open("/proc/self/statm") as fh:
@@ -219,24 +241,17 @@ def measure_size(
         peak, kind = peak_memory(restorer, images, device)
     else:
         peak, kind = None, "not measured"
-    network, calls, total = count_flops(restorer, images)
-    if restorer.module() is not None and calls > 0:
-        per_call = network // calls
-        per_image_calls = restorer.calls_per_image()
-        per_image = per_call * per_image_calls
-        scope = "network"
-    else:
-        per_call, per_image_calls, per_image, scope = total, 1, total, "restore"
+    flops = flops_per_image(restorer, height, width, device)
     runs = latency_ms(restorer, images, device, warmup, repeats) if repeats > 0 else []
     return SizeComplexity(
         height=height,
         width=width,
-        flops_per_call=per_call,
-        network_calls_observed=calls,
-        calls_per_image=per_image_calls,
-        flops_per_image=per_image,
-        macs_per_image=per_image // 2,
-        flops_scope=scope,
+        flops_per_call=flops.per_call,
+        network_calls_observed=flops.calls_observed,
+        calls_per_image=flops.calls_per_image,
+        flops_per_image=flops.per_image,
+        macs_per_image=flops.per_image // 2,
+        flops_scope=flops.scope,
         peak_memory_bytes=peak,
         memory_kind=kind,
         latency_ms_median=statistics.median(runs) if runs else None,

@@ -1,79 +1,190 @@
-"""The runner: jobs = method x benchmark; decode in DataLoader workers, batch same-size images,
-restore, score, and write every image's result to the store as soon as it is scored.
+"""The run loop: jobs = method x benchmark; restore batches of same-size images, score them, and
+write every image's result to the store as soon as it is scored.
 
-Data flows one way: manifest -> pairs -> restorer -> metrics -> store. The runner only orchestrates;
-it asks the data layer for pairs, the registry for the restorer and the metrics for numbers.
+Data flows one way: manifest -> pairs -> restorer -> metrics -> store. The runner only orchestrates:
+it reaches the data layer, the metrics and the method registry through the small typed interfaces
+below (``Collaborators``; tests pass fakes), loading goes through ``harness.loading``, provenance
+through ``harness.provenance``, and progress is drawn by whatever ``ProgressFactory`` the caller
+(the CLI) hands in.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import platform
-import socket
-import subprocess
+import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from harness import __version__
 from harness.errors import HarnessError
+from harness.loading import (
+    LoadedPair,
+    PairSource,
+    image_sizes,
+    load_batches,
+    scored_on_these_bytes,
+)
+from harness.provenance import config_key, environment_fields
 from harness.store import ImageResult, Store
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
     from harness.restorer import Restorer
 
-
-# --- seams onto the other layers (looked up at call time, so tests can replace them) ----------
-def _resolve_suite(name: str) -> list[str]:
-    from harness.data.catalog import resolve_suite
-
-    return resolve_suite(name)
+log = logging.getLogger(__name__)
 
 
-def _open_benchmark(name: str, data_root: Path, allow_unverified: bool) -> Any:
-    from harness.data.benchmark import open_benchmark
+# --- what the runner needs from the other layers ---------------------------------------------
+class BenchmarkData(Protocol):
+    """An opened benchmark (see ``harness.data.benchmark.Benchmark``)."""
 
-    return open_benchmark(name, data_root, allow_unverified=allow_unverified)
+    @property
+    def name(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def setting(self) -> str | None: ...
+    @property
+    def protocol(self) -> str:
+        """Name of the benchmark's metric protocol."""
+
+    @property
+    def preprocess(self) -> frozenset[str]: ...
+    @property
+    def pairs(self) -> Sequence[PairSource]: ...
+    @property
+    def pinned(self) -> bool:
+        """Whether a lock pins the files (each pair then carries its pinned sha256s)."""
+
+    @property
+    def lock_digest(self) -> str | None:
+        """The lock's Merkle root (None when not pinned)."""
 
 
-def _is_missing_benchmark(exc: Exception) -> bool:
-    try:
+class BenchmarkSource(Protocol):
+    """The data layer: suites and benchmarks by name."""
+
+    def resolve_suite(self, name: str) -> list[str]:
+        """The benchmark names of a suite (or of one benchmark)."""
+
+    def open(self, name: str, data_root: Path, *, allow_unverified: bool) -> BenchmarkData:
+        """Open a benchmark whose loader checks every byte it reads against the lock."""
+
+    def is_missing(self, exc: HarnessError) -> bool:
+        """Whether ``exc`` says the benchmark's data is absent (listed, not fatal)."""
+
+
+class ScoringProtocol(Protocol):
+    """A metric protocol (see ``harness.metrics.protocols.Protocol``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def signature(self) -> str: ...
+    @property
+    def metrics(self) -> Sequence[str]: ...
+
+
+class Scorer(Protocol):
+    """The metrics layer."""
+
+    def protocol(self, name: str) -> ScoringProtocol:
+        """The protocol called ``name``."""
+
+    def score(
+        self,
+        protocol: ScoringProtocol,
+        restored: torch.Tensor,
+        target: torch.Tensor | None,
+        degraded: torch.Tensor | None,
+    ) -> list[dict[str, float]]:
+        """Metric values of each image of a batch."""
+
+
+class MethodFactory(Protocol):
+    """The method registry: ``create_method(name, variant=, weights=, device=, **options)``."""
+
+    def __call__(self, name: str, **kwargs: Any) -> Restorer: ...
+
+
+@dataclass(frozen=True)
+class Collaborators:
+    """The layers a run talks to."""
+
+    benchmarks: BenchmarkSource
+    metrics: Scorer
+    methods: MethodFactory
+
+
+class _HarnessBenchmarks:
+    """Suites from the catalogue; benchmarks opened with cheap checks (the loader hashes bytes)."""
+
+    def resolve_suite(self, name: str) -> list[str]:
+        from harness.data.catalog import resolve_suite
+
+        return resolve_suite(name)
+
+    def open(self, name: str, data_root: Path, *, allow_unverified: bool) -> BenchmarkData:
+        from harness.data.benchmark import open_benchmark
+
+        return open_benchmark(name, data_root, allow_unverified=allow_unverified, check_bytes=False)
+
+    def is_missing(self, exc: HarnessError) -> bool:
         from harness.data.benchmark import BenchmarkMissingError
-    except ImportError:  # data layer absent: nothing can be "missing" in its sense
-        return False
-    return isinstance(exc, BenchmarkMissingError)
+
+        return isinstance(exc, BenchmarkMissingError)
 
 
-def _get_protocol(name: str) -> Any:
-    from harness.metrics.protocols import get_protocol
+class _HarnessMetrics:
+    """Protocols and batched scoring from ``harness.metrics``."""
 
-    return get_protocol(name)
+    def protocol(self, name: str) -> ScoringProtocol:
+        from harness.metrics.protocols import get_protocol
+
+        return get_protocol(name)
+
+    def score(
+        self,
+        protocol: ScoringProtocol,
+        restored: torch.Tensor,
+        target: torch.Tensor | None,
+        degraded: torch.Tensor | None,
+    ) -> list[dict[str, float]]:
+        from harness.metrics.compute import score_batch
+
+        return score_batch(protocol, restored, target, degraded)  # type: ignore[arg-type]
 
 
-def _score_batch(
-    protocol: Any,
-    restored: torch.Tensor,
-    target: torch.Tensor | None,
-    degraded: torch.Tensor | None,
-) -> list[dict[str, float]]:
-    from harness.metrics.compute import score_batch
-
-    return score_batch(protocol, restored, target, degraded)
-
-
-def _create_method(name: str, **kwargs: Any) -> Restorer:
+def default_collaborators() -> Collaborators:
+    """The real data layer, metrics and method registry."""
     from harness.registry import create_method
 
-    return create_method(name, **kwargs)
+    return Collaborators(_HarnessBenchmarks(), _HarnessMetrics(), create_method)
 
 
-# --- configuration ---------------------------------------------------------------------------
+class ProgressBar(Protocol):
+    """Progress of one benchmark."""
+
+    def advance(self, n: int = 1) -> None: ...
+    def close(self) -> None: ...
+
+
+ProgressFactory = Callable[[str, int], ProgressBar]
+"""Makes the bar of a benchmark from its name and number of images."""
+
+
+class _NoProgress:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# --- configuration and results ---------------------------------------------------------------
 @dataclass
 class RunConfig:
     """Everything ``harness run`` was asked for."""
@@ -98,6 +209,7 @@ class RunConfig:
     store_path: Path = field(default_factory=Path)
     images_dir: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword options for the method (``--option KEY=VALUE``)."""
 
 
 @dataclass
@@ -124,278 +236,39 @@ class RunSummary:
     """benchmark -> the data layer's message (how to get it)."""
 
 
-def config_key(fields: dict[str, Any]) -> str:
-    """A stable hash of what can change a number: the same key resumes the same run."""
-    keep = {
-        k: fields.get(k)
-        for k in (
-            "method",
-            "variant",
-            "weights_sha256",
-            "suite",
-            "protocol",
-            "seed",
-            "steps",
-            "device",
-            "batch_size",
-            "package_version",
-            "options",
-        )
-    }
-    blob = json.dumps(keep, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _git_commit() -> str | None:
-    from harness.paths import REPO_ROOT
-
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def environment_fields(device: str) -> dict[str, Any]:
-    """Versions and host recorded with every run."""
-    import torch
-
-    return {
-        "package_version": __version__,
-        "torch_version": torch.__version__,
-        "cuda_version": torch.version.cuda if device.startswith("cuda") else None,
-        "python_version": platform.python_version(),
-        "git_commit": _git_commit(),
-        "host": socket.gethostname(),
-    }
-
-
-# --- data loading ----------------------------------------------------------------------------
-@dataclass
-class _Item:
-    index: int
-    image_id: str
-    input_path: str
-    target_path: str | None
-    input: np.ndarray | None = None
-    target: np.ndarray | None = None
-    input_sha256: str | None = None
-    error: str | None = None
-    decode_ms: float = 0.0
-
-
-class _PairDataset:
-    """Decodes one pair per index (runs in DataLoader workers); errors become data, not raises."""
-
-    def __init__(self, pairs: list[Any]) -> None:
-        self.pairs = pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> _Item:
-        from harness.images import read_image
-
-        pair = self.pairs[index]
-        target = getattr(pair, "target", None)
-        item = _Item(index, str(pair.id), str(pair.input), None if target is None else str(target))
-        t0 = time.perf_counter()
-        try:
-            data = Path(pair.input).read_bytes()
-            item.input_sha256 = hashlib.sha256(data).hexdigest()
-            item.input = read_image(pair.input, convert=True)
-            if target is not None:
-                item.target = read_image(target)
-                if item.target.shape != item.input.shape:
-                    raise HarnessError(
-                        f"{target}: ground truth is {item.target.shape[1]}x{item.target.shape[0]}"
-                        f" but the input is {item.input.shape[1]}x{item.input.shape[0]}"
-                    )
-        except (HarnessError, OSError) as exc:
-            item.error = str(exc).splitlines()[0]
-            item.input = item.target = None
-        item.decode_ms = (time.perf_counter() - t0) * 1000.0
-        return item
-
-
-def _image_size(path: Path) -> tuple[int, int] | None:
-    """(height, width) from the image header, or None if it cannot be read."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.height, im.width
-    except Exception:  # decoded (and reported) properly in the worker
-        return None
-
-
-def size_batches(sizes: list[tuple[int, int] | None], batch_size: int) -> list[list[int]]:
-    """Group indices into batches of equal image size (unreadable sizes go alone), stable order."""
-    groups: dict[object, list[int]] = {}
-    for i, size in enumerate(sizes):
-        groups.setdefault(size if size is not None else ("unknown", i), []).append(i)
-    batches: list[list[int]] = []
-    for indices in groups.values():
-        for start in range(0, len(indices), max(1, batch_size)):
-            batches.append(indices[start : start + max(1, batch_size)])
-    batches.sort(key=lambda b: b[0])
-    return batches
-
-
-def _collate(items: list[_Item]) -> list[_Item]:
-    return items
-
-
-def _default_workers() -> int:
-    import os
-
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
-
-
 # --- the run ---------------------------------------------------------------------------------
-ProgressFactory = Callable[[str, int], Any]
-
-
-class _NoProgress:
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class RichProgress:
-    """A rich progress bar per benchmark with images/s and ETA."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("{task.description:<22}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self._progress.start()
-
-    def __call__(self, name: str, total: int) -> Any:
-        task = self._progress.add_task(name, total=total, rate="")
-        progress = self._progress
-
-        class _Bar:
-            def advance(self, n: int = 1) -> None:
-                progress.advance(task, n)
-                speed = progress.tasks[task].speed if task < len(progress.tasks) else None
-                progress.update(task, rate=f"{speed:.2f} img/s" if speed else "")
-
-            def close(self) -> None:
-                progress.refresh()
-
-        return _Bar()
-
-    def stop(self) -> None:
-        """Stop drawing."""
-        self._progress.stop()
-
-
-def _restore(
-    restorer: Restorer,
-    images: torch.Tensor,
-    ids: tuple[str, ...],
-    bench: Any,
-    config: RunConfig,
-    device: str,
-) -> tuple[torch.Tensor, float]:
-    import torch
-
-    from harness.restorer import ImageBatch
-
-    batch = ImageBatch(
-        images=images.to(device),
-        ids=ids,
-        benchmark=bench.name,
-        task=None if restorer.blind else bench.task,
-        preprocess=frozenset(getattr(bench, "preprocess", frozenset()) or ()),
-        seed=config.seed,
-    )
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        out = restorer.restore(batch)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - t0
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(images.shape):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise HarnessError(f"restorer returned {got}, expected {tuple(images.shape)}")
-    return out.detach().to("cpu", torch.float32), seconds
-
-
-def _complexity(
-    restorer: Restorer, sizes: list[tuple[int, int] | None], device: str, flops: bool = True
-) -> dict[str, Any]:
-    """Params and FLOPs per image at the benchmark's most common size (best effort)."""
-    from collections import Counter
-
-    info: dict[str, Any] = {}
-    try:
-        from harness import complexity as cx
-    except ImportError:
-        return info
-    info["params"] = cx.count_parameters(restorer.module())
-    known = [s for s in sizes if s is not None]
-    if not known or not flops:
-        return info
-    (h, w), _ = Counter(known).most_common(1)[0]
-    try:
-        import torch
-
-        images = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
-        with torch.inference_mode():
-            network, calls, total = cx.count_flops(restorer, images)
-        if restorer.module() is not None and calls > 0:
-            info["flops_per_image"] = network // calls * restorer.calls_per_image()
-        else:
-            info["flops_per_image"] = total
-        info["flops_size"] = [h, w]
-    except Exception as exc:  # complexity is a courtesy; never fail a run for it
-        info["flops_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return info
+def present_benchmarks(
+    suite: str, data_root: Path, *, collaborators: Collaborators | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The benchmarks of ``suite`` that open here, and for each other one why not."""
+    layers = collaborators or default_collaborators()
+    present: list[str] = []
+    absent: dict[str, str] = {}
+    for name in layers.benchmarks.resolve_suite(suite):
+        try:
+            layers.benchmarks.open(name, data_root, allow_unverified=False)
+            present.append(name)
+        except HarnessError as exc:  # missing, or present but unusable: both are listed
+            absent[name] = str(exc) if layers.benchmarks.is_missing(exc) else f"unusable: {exc}"
+    return present, absent
 
 
 def run(
     config: RunConfig,
     *,
     progress: ProgressFactory | None = None,
-    log: Callable[[str], None] = print,
+    collaborators: Collaborators | None = None,
 ) -> RunSummary:
     """Run ``config.method`` on every present benchmark of ``config.suite``; returns a summary."""
-    import torch
-
     from harness.settings import resolve_device
 
+    layers = collaborators or default_collaborators()
     device = resolve_device(config.device)
-    names = _resolve_suite(config.suite)
+    names = layers.benchmarks.resolve_suite(config.suite)
     kwargs: dict[str, Any] = dict(config.options)
     if config.steps is not None:
         kwargs["steps"] = config.steps
-    restorer = _create_method(
+    restorer = layers.methods(
         config.method, variant=config.variant, weights=config.weights, device=device, **kwargs
     )
     provenance = restorer.provenance()
@@ -413,29 +286,31 @@ def run(
         "options": provenance.get("options") or {},
         **environment_fields(device),
     }
-    key = config_key(fields)
     config_record = {k: v for k, v in asdict(config).items() if k not in ("overwrite",)}
     store = Store(config.store_path)
-    summary_missing: dict[str, str] = {}
-    benches: list[Any] = []
+    missing: dict[str, str] = {}
+    benches: list[BenchmarkData] = []
     for name in names:
         try:
-            benches.append(_open_benchmark(name, config.data_root, config.allow_unverified))
+            benches.append(
+                layers.benchmarks.open(
+                    name, config.data_root, allow_unverified=config.allow_unverified
+                )
+            )
         except HarnessError as exc:
-            if not _is_missing_benchmark(exc):
+            if not layers.benchmarks.is_missing(exc):
                 raise
-            summary_missing[name] = str(exc)
+            missing[name] = str(exc)
     run_id, resumed = store.start_run(
-        key, fields, config_record, provenance, overwrite=config.overwrite
+        config_key(fields), fields, config_record, provenance, overwrite=config.overwrite
     )
-    summary = RunSummary(run_id, resumed, Path(config.store_path), missing=summary_missing)
-    make_bar = progress or (lambda name, total: _NoProgress())
+    log.info("run %d (%s) in %s", run_id, "resumed" if resumed else "new", config.store_path)
+    summary = RunSummary(run_id, resumed, Path(config.store_path), missing=missing)
+    job = _Job(store, run_id, restorer, layers.metrics, config, device, progress)
     status = "failed"
     try:
         for bench in benches:
-            summary.benchmarks.append(
-                _run_benchmark(store, run_id, restorer, bench, config, device, make_bar, torch)
-            )
+            summary.benchmarks.append(job.run_benchmark(bench))
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -446,104 +321,159 @@ def run(
     return summary
 
 
-def _run_benchmark(
-    store: Store,
-    run_id: int,
-    restorer: Restorer,
-    bench: Any,
-    config: RunConfig,
-    device: str,
-    make_bar: ProgressFactory,
-    torch: Any,
-) -> BenchmarkOutcome:
-    from torch.utils.data import DataLoader
+class _Job:
+    """One run's method on its benchmarks: restore, score and store each image."""
 
-    from harness.images import to_tensor, to_uint8, write_image
+    def __init__(
+        self,
+        store: Store,
+        run_id: int,
+        restorer: Restorer,
+        metrics: Scorer,
+        config: RunConfig,
+        device: str,
+        progress: ProgressFactory | None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.restorer = restorer
+        self.metrics = metrics
+        self.config = config
+        self.device = device
+        self.make_bar: ProgressFactory = progress or (lambda name, total: _NoProgress())
 
-    protocol = _get_protocol(config.protocol or bench.protocol)
-    pairs = list(bench.pairs)
-    if config.limit is not None:
-        pairs = pairs[: config.limit]
-    store.upsert_benchmark(
-        run_id,
-        bench.name,
-        {
-            "task": getattr(bench, "task", None),
-            "setting": getattr(getattr(bench, "manifest", None), "setting", None),
-            "protocol": protocol.name,
-            "protocol_signature": protocol.signature,
-            "metrics": tuple(protocol.metrics),
-            "data_digest": getattr(bench, "digest", None),
-            "pinned": getattr(bench, "pinned", None),
-            "verified": getattr(bench, "verified", None)
-            if getattr(bench, "pinned", None)
-            else None,
-            "n_pairs": len(pairs),
-        },
-    )
-    outcome = BenchmarkOutcome(bench.name)
-    done = set() if config.overwrite else store.done_ids(run_id, bench.name)
-    todo = [p for p in pairs if str(p.id) not in done]
-    outcome.skipped = len(pairs) - len(todo)
-    bar = make_bar(bench.name, len(pairs))
-    if outcome.skipped:
-        bar.advance(outcome.skipped)
-    sizes = [_image_size(Path(p.input)) for p in todo]
-    batches = size_batches(sizes, config.batch_size)
-    workers = _default_workers() if config.workers is None else config.workers
-    loader = DataLoader(
-        _PairDataset(todo),
-        batch_sampler=batches,
-        collate_fn=_collate,
-        num_workers=workers if len(todo) > 1 else 0,
-    )
-    out_dir = None
-    if config.save_images and config.images_dir is not None:
-        out_dir = Path(config.images_dir) / f"run-{run_id}" / bench.name
-    torch.manual_seed(config.seed)
-    t_start = time.perf_counter()
-    for items in loader:
+    def run_benchmark(self, bench: BenchmarkData) -> BenchmarkOutcome:
+        """Score every image of ``bench`` not already stored on the same bytes."""
+        import torch
+
+        config, cuda = self.config, self.device.startswith("cuda")
+        protocol = self.metrics.protocol(config.protocol or bench.protocol)
+        pairs = list(bench.pairs)[: config.limit]
+        self.store.upsert_benchmark(
+            self.run_id,
+            bench.name,
+            {
+                "task": bench.task,
+                "setting": bench.setting,
+                "protocol": protocol.name,
+                "protocol_signature": protocol.signature,
+                "metrics": tuple(protocol.metrics),
+                "data_digest": None,  # set from the stored rows when the benchmark finishes
+                "pinned": bench.pinned,
+                "verified": None,
+                "n_pairs": len(pairs),
+            },
+        )
+        outcome = BenchmarkOutcome(bench.name)
+        todo = self._not_yet_scored(bench, pairs)
+        outcome.skipped = len(pairs) - len(todo)
+        if outcome.skipped:
+            log.info("%s: %d image(s) already scored, skipped", bench.name, outcome.skipped)
+        bar = self.make_bar(bench.name, len(pairs))
+        if outcome.skipped:
+            bar.advance(outcome.skipped)
+        sizes = image_sizes(todo)
+        batches = load_batches(
+            todo,
+            sizes,
+            pinned=bench.pinned,
+            allow_unverified=config.allow_unverified,
+            batch_size=config.batch_size,
+            workers=config.workers,
+        )
+        out_dir = None
+        if config.save_images and config.images_dir is not None:
+            out_dir = Path(config.images_dir) / f"run-{self.run_id}" / bench.name
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        torch.manual_seed(config.seed)
+        t_start = time.perf_counter()
+        for items in batches:
+            self._score_batch(bench, protocol, items, out_dir, outcome, bar)
+        outcome.seconds = time.perf_counter() - t_start
+        peak_memory = int(torch.cuda.max_memory_allocated(self.device)) if cuda else None
+        bar.close()
+        complexity = self._complexity(sizes) if todo else None
+        if complexity is not None and outcome.scored:
+            complexity["model_seconds"] = outcome.model_seconds
+            complexity["wall_seconds"] = outcome.seconds
+            if peak_memory is not None:
+                complexity["peak_memory_bytes"] = peak_memory
+        self.store.finish_benchmark(
+            self.run_id, bench.name, complexity, lock_digest=bench.lock_digest
+        )
+        return outcome
+
+    def _not_yet_scored(self, bench: BenchmarkData, pairs: list[PairSource]) -> list[PairSource]:
+        """The pairs without a stored result on the bytes now on disk (all, with overwrite)."""
+        if self.config.overwrite:
+            return pairs
+        stored = self.store.scored_bytes(self.run_id, bench.name)
+        return [
+            p
+            for p in pairs
+            if (prior := stored.get(str(p.id))) is None
+            or not scored_on_these_bytes(
+                prior, p, pinned=bench.pinned, allow_unverified=self.config.allow_unverified
+            )
+        ]
+
+    def _score_batch(
+        self,
+        bench: BenchmarkData,
+        protocol: ScoringProtocol,
+        items: list[LoadedPair],
+        out_dir: Path | None,
+        outcome: BenchmarkOutcome,
+        bar: ProgressBar,
+    ) -> None:
+        import torch
+
+        from harness.images import to_tensor, to_uint8, write_image
+
         good = [it for it in items if it.error is None]
         for it in items:
             if it.error is not None:
-                store.add_result(run_id, _failed(bench.name, it, it.error))
+                log.debug("%s/%s failed: %s", bench.name, it.image_id, it.error)
+                self.store.add_result(self.run_id, _failed(bench.name, it, it.error))
                 outcome.failed += 1
                 bar.advance()
         if not good:
-            continue
+            return
         images = torch.stack([to_tensor(it.input) for it in good])
         try:
-            restored, seconds = _restore(
-                restorer, images, tuple(it.image_id for it in good), bench, config, device
-            )
+            restored, seconds = self._restore(bench, images, tuple(it.image_id for it in good))
             outcome.model_seconds += seconds
             targets = (
                 torch.stack([to_tensor(it.target) for it in good])
                 if all(it.target is not None for it in good)
                 else None
             )
-            scores = _score_batch(protocol, restored, targets, images)
-        except Exception as exc:  # one bad batch is recorded and the run goes on
+            scores = self.metrics.score(protocol, restored, targets, images)
+        except Exception as exc:  # a method or metric crash fails its batch; the run goes on
             reason = _reason(exc)
+            log.debug("%s: batch failed: %s", bench.name, reason, exc_info=True)
             for it in good:
-                store.add_result(run_id, _failed(bench.name, it, reason))
+                self.store.add_result(self.run_id, _failed(bench.name, it, reason))
                 outcome.failed += 1
                 bar.advance()
-            continue
+            return
         for it, out, values in zip(good, restored, scores, strict=True):
             out_path = None
             if out_dir is not None:
                 out_path = out_dir / f"{_safe_name(it.image_id)}.png"
                 write_image(out_path, to_uint8(out))
-            h, w = it.input.shape[:2]
-            store.add_result(
-                run_id,
+            h, w = it.input.shape[:2]  # type: ignore[union-attr]
+            self.store.add_result(
+                self.run_id,
                 ImageResult(
                     benchmark=bench.name,
                     image_id=it.image_id,
                     status="ok",
                     metrics={k: float(v) for k, v in values.items()},
                     input_sha256=it.input_sha256,
+                    target_sha256=it.target_sha256,
+                    verified=it.verified,
                     latency_ms=seconds * 1000.0 / len(good),
                     height=h,
                     width=w,
@@ -554,25 +484,69 @@ def _run_benchmark(
             )
             outcome.scored += 1
             bar.advance()
-    outcome.seconds = time.perf_counter() - t_start
-    bar.close()
-    complexity = _complexity(restorer, sizes, device, config.flops) if todo else None
-    if complexity is not None and outcome.scored:
-        complexity["model_seconds"] = outcome.model_seconds
-        complexity["wall_seconds"] = outcome.seconds
-        if device.startswith("cuda"):
-            complexity["peak_memory_bytes"] = int(torch.cuda.max_memory_allocated(device))
-    store.finish_benchmark(run_id, bench.name, complexity)
-    return outcome
+
+    def _restore(
+        self, bench: BenchmarkData, images: torch.Tensor, ids: tuple[str, ...]
+    ) -> tuple[torch.Tensor, float]:
+        """The restored batch on the CPU and the model's wall time (synchronised on CUDA)."""
+        import torch
+
+        from harness.restorer import ImageBatch
+
+        batch = ImageBatch(
+            images=images.to(self.device),
+            ids=ids,
+            benchmark=bench.name,
+            task=None if self.restorer.blind else bench.task,
+            preprocess=frozenset(bench.preprocess),
+            seed=self.config.seed,
+        )
+        cuda = self.device.startswith("cuda")
+        if cuda:
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = self.restorer.restore(batch)
+        if cuda:
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - t0
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(images.shape):
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise HarnessError(f"restorer returned {got}, expected {tuple(images.shape)}")
+        return out.detach().to("cpu", torch.float32), seconds
+
+    def _complexity(self, sizes: list[tuple[int, int] | None]) -> dict[str, Any]:
+        """Params, and FLOPs per image at the benchmark's most common size (best effort)."""
+        import torch
+
+        from harness import complexity as cx
+
+        info: dict[str, Any] = {"params": cx.count_parameters(self.restorer.module())}
+        known = [s for s in sizes if s is not None]
+        if not known or not self.config.flops:
+            return info
+        (h, w), _ = Counter(known).most_common(1)[0]
+        try:
+            with torch.inference_mode():
+                flops = cx.flops_per_image(self.restorer, h, w, self.device)
+        except Exception as exc:  # complexity is a courtesy: a method that cannot be counted
+            info["flops_error"] = _reason(exc)
+            log.warning("FLOPs of %s not counted: %s", self.restorer.name, info["flops_error"])
+            return info
+        info["flops_per_image"] = flops.per_image
+        info["flops_size"] = [h, w]
+        return info
 
 
-def _failed(benchmark: str, item: _Item, reason: str) -> ImageResult:
+def _failed(benchmark: str, item: LoadedPair, reason: str) -> ImageResult:
     return ImageResult(
         benchmark=benchmark,
         image_id=item.image_id,
         status="failed",
         reason=reason,
         input_sha256=item.input_sha256,
+        target_sha256=item.target_sha256,
+        verified=item.verified,
         input_path=item.input_path,
         target_path=item.target_path,
     )

@@ -43,3 +43,17 @@ def resolve_device(spec: str = "auto") -> str:
                 )
         return spec
     raise HarnessError(f"unknown device {spec!r}", hint="use auto, cpu, cuda or cuda:N")
+
+
+def require_folder(path: Path, option: str) -> None:
+    """Refuse the folder ``path`` (from ``option``) when it, or one above it, is not a folder."""
+    from harness.errors import HarnessError
+
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            if not candidate.is_dir():
+                raise HarnessError(
+                    f"{option}: {candidate} exists and is not a folder (needed for {path})",
+                    hint=f"choose another {option}",
+                )
+            return

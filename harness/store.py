@@ -10,28 +10,43 @@ Schema (``PRAGMA user_version`` = ``SCHEMA_VERSION``):
   override, seed, steps, device, batch size, versions (package, torch, CUDA, python), git commit,
   host, start/end times, status, the full config and the restorer's provenance as JSON.
 - ``run_benchmarks``: per (run, benchmark): task, setting (universal or zero-shot), protocol name
-  and signature, data digest, whether the data was pinned and whether every scored byte matched the
-  lock (``verified``: 1, 0, or NULL when not pinned), number of pairs, complexity figures as JSON.
-- ``results``: per (run, benchmark, image id): input and target sha256 of the bytes scored, whether
-  they matched the lock (``verified``), status ``ok|failed``, failure reason, metric values as JSON,
-  latency (ms, the image's share of its batch), size, paths of input, target and saved output.
+  and signature, data digest, whether the data was pinned and whether every stored row's bytes
+  matched the lock (``verified``: 1, 0, or NULL when not pinned), number of pairs, complexity
+  figures as JSON.
+- ``results``: per (run, benchmark, image id): input and target sha256 of the bytes read, whether
+  they matched the lock (``verified``: 1, 0, or NULL when not pinned or not readable), status
+  ``ok|failed``, failure reason, metric values as JSON, latency (ms, the image's share of its
+  batch), size, paths of input, target and saved output.
+
+``data_digest`` and ``verified`` of a benchmark are set when it finishes, from its stored rows
+(NULL until then): the lock's Merkle root with ``verified`` = 1 only when the benchmark is pinned
+and every row's bytes matched the lock; otherwise the *scored digest*, the sha256 of the sorted
+lines ``image_id<TAB>input_sha256<TAB>target_sha256`` (``-`` without a target, each line ending
+in a newline) of its ``ok`` rows, with ``verified`` = 0 (NULL when not pinned). A resume reuses
+a row only when its input and target sha256 equal the bytes now on disk.
 
 Version 1 stores (no setting / target sha256 / verified columns) are migrated in place on open by
-adding those columns (NULL for old rows, which are then never reused by a resume).
+adding those columns (NULL for old rows, which a resume of a pinned benchmark never reuses).
+A store opened read-only (``harness report``, ``harness gate``) is never changed: not migrated
+(missing columns read as NULL) and not switched to WAL.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from harness.errors import HarnessError
+from harness.provenance import RUN_COLUMNS
+from harness.settings import require_folder
 
 SCHEMA_VERSION = 2
 
@@ -107,24 +122,40 @@ _V2_COLUMNS = (
     ("results", "verified", "INTEGER"),
 )
 
-RUN_COLUMNS = (
-    "method",
-    "variant",
-    "weights",
-    "weights_sha256",
-    "suite",
-    "protocol",
-    "seed",
-    "steps",
-    "device",
-    "batch_size",
-    "package_version",
-    "torch_version",
-    "cuda_version",
-    "python_version",
-    "git_commit",
-    "host",
-)
+
+class StoreError(HarnessError):
+    """The result store cannot be used: absent, damaged, locked or not writable."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _sqlite_errors(
+    method: Callable[Concatenate[Store, _P], _R],
+) -> Callable[Concatenate[Store, _P], _R]:
+    """Turn SQLite's errors about the file (damaged, locked, read-only...) into a StoreError."""
+
+    @functools.wraps(method)
+    def guarded(self: Store, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is sqlite3.DatabaseError:  # "file is not a database", "malformed"...
+                raise StoreError(
+                    f"the result store {self.path} is damaged or not a result store ({exc})",
+                    hint=f"move it away (e.g. mv {self.path} {self.path}.damaged) and run "
+                    "again, or pass another --store",
+                ) from None
+            if type(exc) is sqlite3.OperationalError:  # locked, read-only, disk I/O...
+                raise StoreError(
+                    f"cannot use the result store {self.path}: {exc}",
+                    hint="check that the file is writable and no other process holds it, "
+                    "or pass another --store",
+                ) from None
+            raise
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -148,28 +179,82 @@ class ImageResult:
     output_path: str | None = None
 
 
-class Store:
-    """A connection to the SQLite result store (created on first use)."""
+@dataclass(frozen=True)
+class ScoredBytes:
+    """The bytes one stored ``ok`` row was scored on, as far as resuming needs them."""
 
-    def __init__(self, path: str | Path) -> None:
+    input_sha256: str | None
+    target_sha256: str | None
+    verified: bool | None
+
+
+def scored_digest(rows: Iterable[Mapping[str, Any]]) -> str:
+    """The digest of what ``ok`` result rows were scored on (see the module docstring)."""
+    lines = sorted(
+        f"{r['image_id']}\t{r['input_sha256']}\t{r['target_sha256'] or '-'}\n"
+        for r in rows
+        if r["status"] == "ok"
+    )
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+class Store:
+    """A connection to the SQLite result store.
+
+    Writable (``harness run``): created on first use, migrated, WAL. ``readonly=True`` (reports,
+    gate): the file must exist and is opened with SQLite's ``mode=ro``, never changed.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        if readonly:
+            if not self.path.is_file():
+                raise StoreError(
+                    f"no result store at {self.path}",
+                    hint="pass the --store that `harness run` wrote (default "
+                    "<cache>/results.sqlite), or run `harness run` first",
+                )
+        else:
+            _make_parent(self.path)
+        self._db = self._connect()
         try:
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise HarnessError(f"cannot open the result store {self.path}: {exc}") from None
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a committed row survives the process being killed (not a power cut).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+            self._prepare()
+        except StoreError:
+            self._db.close()
+            raise
+
+    @_sqlite_errors
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+        else:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return db
+
+    @_sqlite_errors
+    def _prepare(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, 1, SCHEMA_VERSION):
-            raise HarnessError(
+            raise StoreError(
                 f"result store {self.path} has schema version {version}; this harness reads "
                 f"version {SCHEMA_VERSION}",
                 hint="use another --store path, or upgrade uir-harness",
             )
+        if self.readonly:
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+            if "runs" not in tables:
+                raise StoreError(
+                    f"{self.path} is not a result store (it has no runs table)",
+                    hint="pass the --store that `harness run` wrote",
+                )
+            return
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a committed row survives the process being killed (not a power cut).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
         if version == 1:
             self._migrate_v1()
@@ -203,13 +288,7 @@ class Store:
         self._db.execute("COMMIT")
 
     # runs ------------------------------------------------------------------------------------
-    def find_run(self, config_key: str) -> int | None:
-        """The run id stored for ``config_key``, or None."""
-        row = self._db.execute(
-            "SELECT run_id FROM runs WHERE config_key = ?", (config_key,)
-        ).fetchone()
-        return None if row is None else int(row[0])
-
+    @_sqlite_errors
     def start_run(
         self,
         config_key: str,
@@ -252,6 +331,7 @@ class Store:
             )
             return int(cur.lastrowid), False
 
+    @_sqlite_errors
     def finish_run(self, run_id: int, status: str = "finished") -> None:
         """Mark a run finished (or ``interrupted``/``failed``) now."""
         self._db.execute(
@@ -259,6 +339,7 @@ class Store:
             (time.time(), status, run_id),
         )
 
+    @_sqlite_errors
     def runs(self, run_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
         """Run rows (all, or the given ids, in id order) as dicts with parsed JSON fields."""
         ids = None if run_ids is None else list(run_ids)
@@ -283,6 +364,7 @@ class Store:
             out.append(d)
         return out
 
+    @_sqlite_errors
     def latest_run_id(self) -> int:
         """The id of the most recently started run."""
         row = self._db.execute(
@@ -296,6 +378,7 @@ class Store:
         return int(row[0])
 
     # benchmarks ------------------------------------------------------------------------------
+    @_sqlite_errors
     def upsert_benchmark(self, run_id: int, benchmark: str, info: dict[str, Any]) -> None:
         """Record (or refresh) what a run knows about one benchmark: protocol, data digest..."""
         self._db.execute(
@@ -323,21 +406,39 @@ class Store:
             ),
         )
 
+    @_sqlite_errors
     def finish_benchmark(
-        self, run_id: int, benchmark: str, complexity: dict[str, Any] | None = None
+        self,
+        run_id: int,
+        benchmark: str,
+        complexity: dict[str, Any] | None = None,
+        *,
+        lock_digest: str | None = None,
     ) -> None:
-        """Mark one benchmark of a run done, with its complexity figures if measured."""
-        self._db.execute(
-            "UPDATE run_benchmarks SET finished_at = ?, complexity_json = COALESCE(?, "
-            "complexity_json) WHERE run_id = ? AND benchmark = ?",
-            (
-                time.time(),
-                None if complexity is None else json.dumps(complexity, default=str),
-                run_id,
-                benchmark,
-            ),
-        )
+        """Mark one benchmark of a run done: its data digest and verified flag from its stored
+        rows (see the module docstring), and its complexity figures if measured."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT image_id, status, input_sha256, target_sha256, verified FROM results "
+                "WHERE run_id = ? AND benchmark = ?",
+                (run_id, benchmark),
+            ).fetchall()
+            verified = None if lock_digest is None else all(r["verified"] == 1 for r in rows)
+            db.execute(
+                "UPDATE run_benchmarks SET finished_at = ?, complexity_json = COALESCE(?, "
+                "complexity_json), data_digest = ?, verified = ? "
+                "WHERE run_id = ? AND benchmark = ?",
+                (
+                    time.time(),
+                    None if complexity is None else json.dumps(complexity, default=str),
+                    lock_digest if verified else scored_digest(rows),
+                    None if verified is None else int(verified),
+                    run_id,
+                    benchmark,
+                ),
+            )
 
+    @_sqlite_errors
     def benchmarks(self, run_ids: Iterable[int]) -> list[dict[str, Any]]:
         """run_benchmarks rows of the given runs, with parsed JSON fields."""
         ids = list(run_ids)
@@ -348,21 +449,31 @@ class Store:
         ).fetchall()
         out = []
         for row in rows:
-            d = dict(row)
+            d = _with_v2_columns("run_benchmarks", dict(row))
             d["metrics"] = json.loads(d["metrics"] or "[]")
             d["complexity"] = json.loads(d.pop("complexity_json") or "null")
             out.append(d)
         return out
 
     # results ---------------------------------------------------------------------------------
-    def done_ids(self, run_id: int, benchmark: str) -> set[str]:
-        """Ids already scored successfully in this run and benchmark (skipped on resume)."""
+    @_sqlite_errors
+    def scored_bytes(self, run_id: int, benchmark: str) -> dict[str, ScoredBytes]:
+        """Per image id scored successfully in this run and benchmark: the bytes it was scored on."""
         rows = self._db.execute(
-            "SELECT image_id FROM results WHERE run_id = ? AND benchmark = ? AND status = 'ok'",
+            "SELECT image_id, input_sha256, target_sha256, verified FROM results "
+            "WHERE run_id = ? AND benchmark = ? AND status = 'ok'",
             (run_id, benchmark),
         ).fetchall()
-        return {r[0] for r in rows}
+        return {
+            r["image_id"]: ScoredBytes(
+                r["input_sha256"],
+                r["target_sha256"],
+                None if r["verified"] is None else bool(r["verified"]),
+            )
+            for r in rows
+        }
 
+    @_sqlite_errors
     def add_result(self, run_id: int, result: ImageResult) -> None:
         """Write one image's result and commit it at once."""
         self._db.execute(
@@ -390,6 +501,7 @@ class Store:
             ),
         )
 
+    @_sqlite_errors
     def results(self, run_ids: Iterable[int]) -> list[dict[str, Any]]:
         """Per-image rows of the given runs, metrics parsed into a dict."""
         ids = list(run_ids)
@@ -400,10 +512,29 @@ class Store:
         ).fetchall()
         out = []
         for row in rows:
-            d = dict(row)
+            d = _with_v2_columns("results", dict(row))
             d["metrics"] = json.loads(d.pop("metrics_json") or "null") or {}
             out.append(d)
         return out
+
+
+def _with_v2_columns(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with the version-2 columns of ``table`` (NULL when read from a version-1 store)."""
+    for name, column, _ in _V2_COLUMNS:
+        if name == table:
+            row.setdefault(column, None)
+    return row
+
+
+def _make_parent(path: Path) -> None:
+    require_folder(path.parent, "--store")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the folder of the result store {path}: {exc.strerror or exc}",
+            hint="pass another --store",
+        ) from None
 
 
 def default_store_path(cache_dir: Path) -> Path:

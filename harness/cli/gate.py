@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         from harness.store import Store, default_store_path
 
         store_path = store or default_store_path(settings_of(ctx).cache_dir)
-        with Store(store_path) as db:
+        with Store(store_path, readonly=True) as db:
             rid = run_id if run_id is not None else db.latest_run_id()
             current = G.run_benchmarks(db, rid)
             new_baseline = G.baseline_from_run(db, rid) if update else None

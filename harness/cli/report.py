@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         from harness.store import Store, default_store_path
 
         store_path = store or default_store_path(settings_of(ctx).cache_dir)
-        with Store(store_path) as db:
+        with Store(store_path, readonly=True) as db:
             if list_runs:
                 for r in db.runs():
                     n = len(db.results([r["run_id"]]))

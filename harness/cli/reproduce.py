@@ -30,14 +30,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run every runnable method on the mini suite (and the full suites whose data is here)."""
         from harness.cli import settings_of
+        from harness.cli.progress import RichProgress
         from harness.errors import HarnessError
         from harness.registry import method_names
         from harness.report import write_report
-        from harness.runner import RichProgress, RunConfig, run
+        from harness.runner import RunConfig, run
+        from harness.settings import require_folder
         from harness.store import default_store_path
 
         settings = settings_of(ctx)
         store_path = store or default_store_path(settings.cache_dir)
+        require_folder(store_path.parent, "--store" if store else "--cache-dir")
+        require_folder(settings.cache_dir, "--cache-dir")
+        require_folder(settings.data_root, "--data-root")
         missing: dict[str, str] = {}
         suites = ["mini"] + [s for s in FULL_SUITES if _has_data(s, settings, missing)]
         typer.echo(f"suites to run: {', '.join(suites)}")
@@ -86,17 +91,11 @@ def register(app: typer.Typer) -> None:
 def _has_data(suite: str, settings, missing: dict[str, str]) -> bool:
     """True when at least one benchmark of ``suite`` is present; records the absent ones."""
     from harness.errors import HarnessError
-    from harness.runner import _is_missing_benchmark, _open_benchmark, _resolve_suite
+    from harness.runner import present_benchmarks
 
     try:
-        names = _resolve_suite(suite)
-    except HarnessError:
+        present, absent = present_benchmarks(suite, settings.data_root)
+    except HarnessError:  # an unknown suite has nothing to run
         return False
-    present = False
-    for name in names:
-        try:
-            _open_benchmark(name, settings.data_root, False)
-            present = True
-        except HarnessError as exc:  # missing, or present but unusable: both are listed
-            missing[name] = str(exc) if _is_missing_benchmark(exc) else f"unusable: {exc}"
-    return present
+    missing.update(absent)
+    return bool(present)

@@ -19,7 +19,7 @@ def print_run_table(store_path: Path, run_id: int) -> None:
     )
     from harness.store import Store
 
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         data = load_report_data(store, [run_id])
     for table in main_tables(data):
         text = main_table_text(table).T
@@ -32,6 +32,44 @@ def print_run_table(store_path: Path, run_id: int) -> None:
         typer.secho(f"{len(failed)} image(s) failed:", fg=typer.colors.YELLOW)
         for row in failed.itertuples():
             typer.echo(f"  {row.benchmark}/{row.image_id}: {row.reason}")
+
+
+_RESERVED_OPTIONS = ("name", "variant", "weights", "device")
+
+
+def _typed(value: str) -> bool | int | float | str:
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+def _method_options(pairs: list[str], *, steps: int | None) -> dict[str, bool | int | float | str]:
+    """``--option KEY=VALUE`` flags as a dict (integers, floats and true/false typed)."""
+    from harness.errors import HarnessError
+
+    out: dict[str, bool | int | float | str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise HarnessError(
+                f"--option {pair!r}: expected KEY=VALUE", hint="e.g. --option steps=5"
+            )
+        if key in _RESERVED_OPTIONS:
+            raise HarnessError(
+                f"--option {key}: reserved ({', '.join(_RESERVED_OPTIONS)} are not method options)",
+                hint="use --method, --variant, --weights or --device",
+            )
+        if key in out or (key == "steps" and steps is not None):
+            raise HarnessError(f"--option {key} is given twice (or also as --{key})")
+        out[key] = _typed(value.strip())
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -56,6 +94,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--protocol", help="Score every benchmark under this protocol."),
         ] = None,
         steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps.")] = None,
+        options: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--option",
+                help="Method option KEY=VALUE (repeatable; numbers and true/false are typed), "
+                "e.g. --option steps=5.",
+            ),
+        ] = None,
         seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
         device: Annotated[
             str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")
@@ -98,13 +144,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a method on a suite or benchmark; store per-image results; write the HTML report."""
         from harness.cli import settings_of
+        from harness.cli.progress import RichProgress
         from harness.report import write_report
-        from harness.runner import RichProgress, RunConfig
+        from harness.runner import RunConfig
         from harness.runner import run as run_jobs
+        from harness.settings import require_folder
         from harness.store import default_store_path
 
         settings = settings_of(ctx)
         store_path = store or default_store_path(settings.cache_dir)
+        require_folder(store_path.parent, "--store" if store else "--cache-dir")
+        if save_images:
+            require_folder(settings.cache_dir, "--cache-dir")
+        require_folder(settings.data_root, "--data-root")
         config = RunConfig(
             method=method,
             suite=suite,
@@ -112,6 +164,7 @@ def register(app: typer.Typer) -> None:
             weights=weights,
             protocol=protocol,
             steps=steps,
+            options=_method_options(options or [], steps=steps),
             seed=seed,
             device=device or settings.device,
             batch_size=batch_size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -12,8 +12,8 @@ from harness.data.catalog import load_manifest
 from harness.data.lock import (
     Lock,
     LockError,
-    _HashCache,
     compute_entries,
+    hash_cache,
     image_dims,
     merkle_root,
     read_lock,
@@ -39,11 +39,17 @@ class PairingError(HarnessError):
 
 @dataclass(frozen=True)
 class Pair:
-    """One test item: an id, its degraded input and (if the benchmark has one) its ground truth."""
+    """One test item: an id, its degraded input and (if the benchmark has one) its ground truth.
+
+    ``input_sha256`` / ``target_sha256`` are the digests the lock pins for those files (None when
+    the benchmark has no lock or the lock does not list the file), for readers that check bytes.
+    """
 
     id: str
     input: Path
     target: Path | None
+    input_sha256: str | None = None
+    target_sha256: str | None = None
 
 
 def embedded_dir() -> Path:
@@ -194,6 +200,10 @@ def _check_counts(manifest: Manifest, pairs: list[Pair], strict: bool) -> None:
 
 
 def _check_sizes(manifest: Manifest, pairs: list[Pair], lock: Lock | None, root: Path) -> None:
+    """Refuse pairs whose input and target differ in size (from the lock, else the headers).
+
+    A file whose header cannot be read is left to the reader, which records it as a failed item.
+    """
     if manifest.pairing.sizes != "equal" or not manifest.has_gt:
         return
     for pair in pairs:
@@ -202,43 +212,60 @@ def _check_sizes(manifest: Manifest, pairs: list[Pair], lock: Lock | None, root:
             rel = file.relative_to(root).as_posix()  # type: ignore[union-attr]
             entry = lock.entries.get(rel) if lock else None
             dims.append(entry.dims if entry else image_dims(file))  # type: ignore[arg-type]
-        if "-" in dims:
-            bad = pair.input if dims[0] == "-" else pair.target
-            raise PairingError(
-                f"{bad}: not a readable image (corrupt or truncated header)",
-                hint="re-download or re-import the file",
-            )
-        if dims[0] != dims[1]:
+        if "-" not in dims and dims[0] != dims[1]:
             raise PairingError(
                 f"pair {pair.id!r}: input {pair.input.name} is {dims[0]} but target "
                 f"{pair.target.name} is {dims[1]}",  # type: ignore[union-attr]
-                hint="the files do not belong together or one was resized; restore the originals",
+                hint="the files do not belong together or one was resized; restore the originals"
+                " (or pass --allow-unverified to record such pairs as failed items)",
             )
 
 
+def _with_pinned_digests(pairs: list[Pair], lock: Lock, root: Path) -> list[Pair]:
+    def pinned(file: Path | None) -> str | None:
+        entry = None if file is None else lock.entries.get(file.relative_to(root).as_posix())
+        return None if entry is None else entry.sha256
+
+    return [replace(p, input_sha256=pinned(p.input), target_sha256=pinned(p.target)) for p in pairs]
+
+
 class Benchmark:
-    """A benchmark ready to iterate: manifest facts, id-paired files and the digest of its bytes."""
+    """A benchmark ready to iterate: manifest facts, id-paired files, their lock and its digest.
+
+    ``verified`` and ``digest`` are known only when the bytes were checked on opening
+    (``check_bytes``): then ``digest`` is the lock's Merkle root when every file matched it, else
+    the root of the files on disk. Otherwise both are None and the reader checks every byte it
+    reads against ``Pair.input_sha256`` / ``target_sha256``.
+    """
 
     def __init__(
         self,
         manifest: Manifest,
         root: Path,
         pairs: list[Pair],
-        digest: str,
-        pinned: bool,
-        verified: bool,
+        lock: Lock | None,
+        *,
+        digest: str | None = None,
+        verified: bool | None = None,
     ) -> None:
         self.manifest = manifest
         self.root = root
         self.pairs = pairs
+        self.lock = lock
         self.digest = digest
-        self.pinned = pinned
         self.verified = verified
 
     name = property(lambda self: self.manifest.name, doc="Benchmark name.")
     task = property(lambda self: self.manifest.task, doc="Task label (e.g. derain).")
+    setting = property(lambda self: self.manifest.setting, doc="universal or zero-shot.")
     has_gt = property(lambda self: self.manifest.has_gt, doc="Whether targets exist.")
     protocol = property(lambda self: self.manifest.protocol, doc="Metric protocol name.")
+    pinned = property(lambda self: self.lock is not None, doc="Whether a lock pins the files.")
+
+    @property
+    def lock_digest(self) -> str | None:
+        """The Merkle root of the lock (None when not pinned)."""
+        return None if self.lock is None else self.lock.root
 
     @cached_property
     def preprocess(self) -> frozenset[str]:
@@ -249,20 +276,26 @@ class Benchmark:
         return len(self.pairs)
 
     def __repr__(self) -> str:
-        state = (
-            "verified" if self.verified else ("pinned, unverified" if self.pinned else "unpinned")
-        )
-        return (
-            f"Benchmark({self.name!r}, {len(self.pairs)} pairs, {state}, digest={self.digest[:12]})"
-        )
+        if not self.pinned:
+            state = "unpinned"
+        elif self.verified is None:
+            state = "pinned, bytes checked when read"
+        else:
+            state = "verified" if self.verified else "pinned, unverified"
+        return f"Benchmark({self.name!r}, {len(self.pairs)} pairs, {state})"
 
 
-def open_benchmark(name: str, data_root: Path, *, allow_unverified: bool = False) -> Benchmark:
-    """Open benchmark ``name`` under ``data_root``: verify against its lock and pair by id.
+def open_benchmark(
+    name: str, data_root: Path, *, allow_unverified: bool = False, check_bytes: bool = True
+) -> Benchmark:
+    """Open benchmark ``name`` under ``data_root``: check it against its lock and pair by id.
 
     Raises BenchmarkMissingError when data is absent, DataVerificationError when it differs from
     the lock (unless ``allow_unverified``), PairingError for duplicates, orphans, wrong confirmed
-    counts or size-mismatched pairs.
+    counts or size-mismatched pairs (the latter two only without ``allow_unverified``).
+
+    With ``check_bytes`` every file is hashed here; without it only the file set and sizes are
+    compared with the lock, for a reader that hashes what it reads (the runner).
     """
     manifest = load_manifest(name)
     root = benchmark_root(manifest, Path(data_root))
@@ -271,30 +304,32 @@ def open_benchmark(name: str, data_root: Path, *, allow_unverified: bool = False
     if missing:
         raise _missing_error(manifest, root, missing)
     lock_file = lock_path(name)
-    lock: Lock | None = None
-    verified = False
-    if lock_file.is_file():
-        lock = read_lock(lock_file)
-        report = verify_dir(lock, root)
-        if report.ok:
-            verified = True
-            digest = lock.root
-        elif allow_unverified:
-            warnings.warn(report.describe(limit=5), stacklevel=2)
-            digest = merkle_root(compute_entries(root))
-        else:
+    lock = read_lock(lock_file) if lock_file.is_file() else None
+    digest: str | None = None
+    verified: bool | None = None
+    if lock is not None:
+        report = verify_dir(lock, root, use_cache=False, hash_bytes=check_bytes)
+        if not report.ok and not allow_unverified:
             raise DataVerificationError(
                 report.describe(),
                 hint=f"restore the files (harness data import {name} PATH), inspect with "
                 f"`harness data verify {name}`, or run with --allow-unverified "
                 "(the result is then marked unverified)",
             )
-    else:
+        if not report.ok:
+            warnings.warn(report.describe(limit=5), stacklevel=2)
+        if check_bytes:
+            verified = report.ok
+            digest = lock.root if report.ok else merkle_root(compute_entries(root))
+    elif check_bytes:
         digest = merkle_root(compute_entries(root))
     pairs = build_pairs(manifest, root)
     _check_counts(manifest, pairs, strict=not allow_unverified)
-    _check_sizes(manifest, pairs, lock if verified else None, root)
-    return Benchmark(manifest, root, pairs, digest, pinned=lock is not None, verified=verified)
+    if not allow_unverified:
+        _check_sizes(manifest, pairs, lock, root)
+    if lock is not None:
+        pairs = _with_pinned_digests(pairs, lock, root)
+    return Benchmark(manifest, root, pairs, lock, digest=digest, verified=verified)
 
 
 def benchmark_status(name: str, data_root: Path) -> str:
@@ -314,9 +349,8 @@ def benchmark_status(name: str, data_root: Path) -> str:
         return "present"
     if set(files) != set(lock.entries):
         return "present"
-    cache = _HashCache()
+    cache = hash_cache()
     for rel, entry in lock.entries.items():
-        file = root / rel
-        if cache.get(file, file.stat()) != entry.sha256:
+        if cache.get(root / rel) != entry.sha256:
             return "present"
     return "verified"

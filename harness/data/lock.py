@@ -16,7 +16,6 @@ It depends only on names and bytes, so two labs with the same root scored the sa
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -24,9 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.data.safety import UnsafePathError, walk_files
+from harness.data.safety import walk_files
 from harness.errors import HarnessError
-from harness.hashing import sha256_file
+from harness.hashing import StatHashCache
+from harness.images import image_size
 from harness.paths import default_cache_dir
 
 LOCK_HEADER = "# uir-harness lock v1"
@@ -143,74 +143,31 @@ def write_lock(lock: Lock, path: Path) -> None:
 
 
 def image_dims(path: Path) -> str:
-    """``WxH`` from the image header, or ``-`` for a file PIL does not recognise."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return f"{im.size[0]}x{im.size[1]}"
-    except Exception:
-        return "-"
+    """``WxH`` from the image header, or ``-`` for a file that is not a readable image."""
+    size = image_size(path)
+    return "-" if size is None else f"{size[1]}x{size[0]}"
 
 
 def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 2))
 
 
-class _HashCache:
-    """sha256 results keyed by (absolute path, size, mtime_ns), kept in the cache dir."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or default_cache_dir() / "verified-files.json"
-        try:
-            self.data: dict[str, list] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.data = {}
-        self.dirty = False
-
-    def get(self, file: Path, stat: os.stat_result) -> str | None:
-        row = self.data.get(str(file.resolve()))
-        if row and row[0] == stat.st_size and row[1] == stat.st_mtime_ns:
-            return row[2]
-        return None
-
-    def put(self, file: Path, stat: os.stat_result, sha: str) -> None:
-        self.data[str(file.resolve())] = [stat.st_size, stat.st_mtime_ns, sha]
-        self.dirty = True
-
-    def save(self) -> None:
-        if not self.dirty:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.data))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a cache that cannot be written only costs speed
+def hash_cache() -> StatHashCache:
+    """The cache of file digests that speeds up ``harness data verify`` and ``harness data ls``."""
+    return StatHashCache(default_cache_dir() / "file-hashes.json")
 
 
 def hash_files(root: Path, rel_paths: list[str], *, use_cache: bool = True) -> dict[str, str]:
     """sha256 of each ``root/rel`` (thread-parallel, streaming).
 
-    Results are always recorded in the cache (keyed by path, size and mtime); ``use_cache=False``
-    only stops cached values from being trusted, so every byte is read again.
+    Results are always recorded in the cache (see :class:`harness.hashing.StatHashCache`);
+    ``use_cache=False`` only stops cached values from being trusted, so every byte is read again.
     """
-    cache = _HashCache()
-
-    def one(rel: str) -> tuple[str, str]:
-        file = root / rel
-        stat = file.stat()
-        if use_cache and (hit := cache.get(file, stat)):
-            return rel, hit
-        sha = sha256_file(file)
-        cache.put(file, stat, sha)
-        return rel, sha
-
+    cache = hash_cache()
     with ThreadPoolExecutor(max_workers=_workers()) as pool:
-        result = dict(pool.map(one, rel_paths))
+        shas = list(pool.map(lambda rel: cache.hash(root / rel, trust=use_cache), rel_paths))
     cache.save()
-    return result
+    return dict(zip(rel_paths, shas, strict=True))
 
 
 def compute_entries(root: Path, *, use_cache: bool = True) -> list[LockEntry]:
@@ -263,13 +220,16 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify_dir(lock: Lock, root: Path, *, use_cache: bool = True) -> VerifyReport:
-    """Check every file under ``root`` against ``lock`` (sizes first, then sha256 in parallel)."""
+def verify_dir(
+    lock: Lock, root: Path, *, use_cache: bool = True, hash_bytes: bool = True
+) -> VerifyReport:
+    """Check every file under ``root`` against ``lock`` (sizes first, then sha256 in parallel).
+
+    ``hash_bytes=False`` compares only the file set and sizes: for a caller that hashes every byte
+    it reads and compares it with the lock itself (the runner).
+    """
     report = VerifyReport(lock.name, root)
-    try:
-        present = set(walk_files(root)) if root.is_dir() else set()
-    except UnsafePathError:
-        raise
+    present = set(walk_files(root)) if root.is_dir() else set()
     report.missing = sorted(set(lock.entries) - present)
     report.extra = sorted(present - set(lock.entries))
     to_hash = []
@@ -280,10 +240,10 @@ def verify_dir(lock: Lock, root: Path, *, use_cache: bool = True) -> VerifyRepor
             report.changed.append((rel, f"size {size} != pinned {expected.size}"))
         else:
             to_hash.append(rel)
-    shas = hash_files(root, to_hash, use_cache=use_cache)
-    for rel in to_hash:
-        if shas[rel] != lock.entries[rel].sha256:
-            report.changed.append((rel, f"sha256 {shas[rel][:12]}... != pinned"))
+    shas = hash_files(root, to_hash, use_cache=use_cache) if hash_bytes else {}
+    for rel, sha in shas.items():
+        if sha != lock.entries[rel].sha256:
+            report.changed.append((rel, f"sha256 {sha[:12]}... != pinned"))
     report.changed.sort()
     report.checked = len(present & set(lock.entries))
     return report

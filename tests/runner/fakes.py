@@ -1,10 +1,11 @@
 """Test doubles for the runner: fixture benchmarks on disk, a scoring protocol, test restorers.
 
-The runner reaches the data layer, metrics and registry through small seams in harness.runner;
-``install`` replaces those seams. The fixture protocol scores RGB PSNR and SSIM of the uint8
-(round-half-even) output with scikit-image, so tests can recompute expected values independently.
-For subprocess tests, ``python -m tests.runner.fakes <harness args>`` runs the real CLI with the
-fakes installed (fixtures under $HARNESS_TEST_FIXTURES, per-batch sleep $HARNESS_TEST_SLEEP).
+The runner reaches the data layer, metrics and registry through ``harness.runner.Collaborators``;
+``collaborators`` builds fake ones, ``install`` makes them the runner's defaults. The fixture
+protocol scores RGB PSNR and SSIM of the uint8 (round-half-even) output with scikit-image, so tests
+can recompute expected values independently. For subprocess tests, ``python -m tests.runner.fakes
+<harness args>`` runs the real CLI with the fakes installed (fixtures under $HARNESS_TEST_FIXTURES,
+per-batch sleep $HARNESS_TEST_SLEEP).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import torch
 from PIL import Image
 
 from harness.errors import HarnessError
+from harness.hashing import sha256_file
 from harness.restorer import ImageBatch, Restorer
+from harness.runner import Collaborators, MethodFactory
 
 SUITE = "fx"
 BENCHMARKS = {
@@ -38,19 +41,22 @@ class Pair:
     id: str
     input: Path
     target: Path | None
+    input_sha256: str | None = None
+    target_sha256: str | None = None
 
 
 @dataclass
 class FakeBenchmark:
+    """A ``harness.runner.BenchmarkData`` over fixture files."""
+
     name: str
     task: str
     pairs: list[Pair]
     protocol: str = "fx-rgb"
-    has_gt: bool = True
+    setting: str | None = "universal"
     preprocess: frozenset[str] = field(default_factory=frozenset)
-    digest: str = "fixture-digest"
+    lock_digest: str | None = "fixture-digest"
     pinned: bool = True
-    manifest: Any = None
 
 
 class FakeMissingError(HarnessError):
@@ -67,7 +73,9 @@ class FakeProtocol:
 
 
 def write_fixtures(root: Path) -> dict[str, FakeBenchmark]:
-    """Write every fixture benchmark under ``root`` (deterministic content) and return them."""
+    """Write every fixture benchmark under ``root`` (deterministic content) and return them.
+
+    Each benchmark is pinned: its pairs carry the sha256 of the files as written (a lock)."""
     out = {}
     for b_index, (name, (task, sizes, corrupt)) in enumerate(BENCHMARKS.items()):
         rng = np.random.default_rng(100 + b_index)
@@ -85,7 +93,7 @@ def write_fixtures(root: Path) -> dict[str, FakeBenchmark]:
                 else:
                     Image.fromarray(degraded).save(inp)
                 Image.fromarray(gt).save(tgt)
-            pairs.append(Pair(f"{i:03d}", inp, tgt))
+            pairs.append(Pair(f"{i:03d}", inp, tgt, sha256_file(inp), sha256_file(tgt)))
         out[name] = FakeBenchmark(name, task, pairs)
     return out
 
@@ -111,13 +119,6 @@ def score(restored: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
             )
         ),
     }
-
-
-def score_batch(
-    protocol: Any, restored: torch.Tensor, target: torch.Tensor | None, degraded: Any
-) -> list[dict[str, float]]:
-    assert target is not None
-    return [score(r, t) for r, t in zip(restored, target, strict=True)]
 
 
 class SlowIdentity(Restorer):
@@ -174,38 +175,73 @@ TEST_METHODS: dict[str, type[Restorer]] = {
 }
 
 
-def install(setattr_: Callable[[Any, str, Any], None], root: Path) -> dict[str, FakeBenchmark]:
-    """Point harness.runner's seams at the fixtures under ``root``; returns the benchmarks."""
-    import harness.runner as runner
+class FakeBenchmarks:
+    """A ``harness.runner.BenchmarkSource`` over the fixture benchmarks (plus one absent)."""
 
-    benches = write_fixtures(root)
-    real_create = runner._create_method
+    def __init__(
+        self, benches: dict[str, FakeBenchmark], suites: dict[str, list[str]] | None = None
+    ) -> None:
+        self.benches = benches
+        self.suites = suites or {SUITE: [*benches, ABSENT]}
 
-    def resolve_suite(name: str) -> list[str]:
-        if name == SUITE:
-            return [*benches, ABSENT]
-        if name in benches or name == ABSENT:
+    def resolve_suite(self, name: str) -> list[str]:
+        if name in self.suites:
+            return self.suites[name]
+        if name in self.benches or name == ABSENT:
             return [name]
         raise HarnessError(f"unknown suite {name!r}")
 
-    def open_benchmark(name: str, data_root: Path, allow_unverified: bool) -> FakeBenchmark:
+    def open(self, name: str, data_root: Path, *, allow_unverified: bool) -> FakeBenchmark:
         if name == ABSENT:
             raise FakeMissingError(
                 f"benchmark {ABSENT} is not present", hint="harness data get fx-absent"
             )
-        return benches[name]
+        return self.benches[name]
 
-    def create_method(name: str, **kwargs: Any) -> Restorer:
-        if name in TEST_METHODS:
-            return TEST_METHODS[name](**kwargs)
-        return real_create(name, **kwargs)
+    def is_missing(self, exc: HarnessError) -> bool:
+        return isinstance(exc, FakeMissingError)
 
-    setattr_(runner, "_resolve_suite", resolve_suite)
-    setattr_(runner, "_open_benchmark", open_benchmark)
-    setattr_(runner, "_is_missing_benchmark", lambda exc: isinstance(exc, FakeMissingError))
-    setattr_(runner, "_get_protocol", lambda name: FakeProtocol())
-    setattr_(runner, "_score_batch", score_batch)
-    setattr_(runner, "_create_method", create_method)
+
+class FakeMetrics:
+    """A ``harness.runner.Scorer``: the fixture protocol, scored with scikit-image."""
+
+    def protocol(self, name: str) -> FakeProtocol:
+        return FakeProtocol()
+
+    def score(
+        self,
+        protocol: Any,
+        restored: torch.Tensor,
+        target: torch.Tensor | None,
+        degraded: torch.Tensor | None,
+    ) -> list[dict[str, float]]:
+        assert target is not None
+        return [score(r, t) for r, t in zip(restored, target, strict=True)]
+
+
+def create_method(name: str, **kwargs: Any) -> Restorer:
+    """The test methods by name, else the registry's."""
+    from harness.registry import create_method as registered
+
+    return TEST_METHODS[name](**kwargs) if name in TEST_METHODS else registered(name, **kwargs)
+
+
+def collaborators(
+    benches: dict[str, FakeBenchmark],
+    *,
+    suites: dict[str, list[str]] | None = None,
+    methods: MethodFactory = create_method,
+) -> Collaborators:
+    """Fake data layer and metrics over ``benches``, with ``methods`` as the registry."""
+    return Collaborators(FakeBenchmarks(benches, suites), FakeMetrics(), methods)
+
+
+def install(setattr_: Callable[[Any, str, Any], None], root: Path) -> dict[str, FakeBenchmark]:
+    """Write the fixtures under ``root`` and make fakes over them the runner's defaults."""
+    import harness.runner as runner
+
+    benches = write_fixtures(root)
+    setattr_(runner, "default_collaborators", lambda: collaborators(benches))
     return benches
 
 

@@ -7,27 +7,26 @@ from typer.testing import CliRunner
 import harness.runner as runner
 from harness.cli import app
 from harness.errors import MissingFileError
+from tests.runner import fakes
 
 
 def test_reproduce_runs_what_it_can_and_lists_what_it_skipped(
     tmp_path, fixture_benchmarks, monkeypatch
 ):
-    real_create = runner._create_method
-
     def create(name, **kw):
         if name == "needs-weights":
             raise MissingFileError(
                 "needs-weights checkpoint", "model.pt", "ab" * 32, "the authors' page"
             )
-        return real_create(name, **kw)
+        return fakes.create_method(name, **kw)
 
     suites = {
         "mini": ["fx-derain"],
         "universal": ["fx-dehaze", "fx-absent"],
         "zero-shot": ["fx-absent"],
     }
-    monkeypatch.setattr(runner, "_create_method", create)
-    monkeypatch.setattr(runner, "_resolve_suite", lambda name: suites[name])
+    layers = fakes.collaborators(fixture_benchmarks, suites=suites, methods=create)
+    monkeypatch.setattr(runner, "default_collaborators", lambda: layers)
     out = tmp_path / "rep"
     result = CliRunner().invoke(
         app,

@@ -12,10 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
+from typer.testing import CliRunner
 
-from harness.runner import RunConfig, run, size_batches
+from harness.cli import app
+from harness.cli.progress import RichProgress
+from harness.loading import size_batches
+from harness.runner import RunConfig, run
 from harness.store import Store
 from tests.runner import fakes
 
@@ -169,7 +174,7 @@ def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(
         "--no-report",
     ]
     proc = _cli(args, env)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a bound for a loaded machine, not a speed check
     while _ok_count(store) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -181,7 +186,7 @@ def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(
     env["HARNESS_TEST_SLEEP"] = "0"
     report_dir = tmp_path / "report"
     proc = _cli([*args[:-1], "--report-dir", str(report_dir)], env)
-    out, _ = proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out
     assert "(resumed)" in out and "already scored, skipped" in out
     assert f"report: {(report_dir / 'index.html').resolve()}" in out
@@ -219,3 +224,75 @@ def test_no_flops_skips_the_extra_restore_but_keeps_params(
     assert "flops_per_image" in rows[True]["complexity"]
     assert "flops_per_image" not in rows[False]["complexity"]
     assert rows[False]["complexity"]["params"] == rows[True]["complexity"]["params"]
+
+
+def test_option_flags_reach_the_method_typed(tmp_path, fixture_benchmarks):
+    store = tmp_path / "s.sqlite"
+    args = ["-q", "--device", "cpu", "run", "-m", "jitter", "-s", "fx-derain", "--no-report"]
+    args += ["--workers", "0", "--store", str(store), "--limit", "1"]
+    options = ["--option", "foo=3", "--option", "scale=0.5", "--option", "flag=true"]
+    result = CliRunner().invoke(app, [*args, *options, "--option", "label=abc"])
+    assert result.exit_code == 0, result.output
+    with Store(store, readonly=True) as s:
+        (row,) = s.runs()
+    assert row["provenance"]["options"] == {"foo": 3, "scale": 0.5, "flag": True, "label": "abc"}
+    assert row["config"]["options"] == {"foo": 3, "scale": 0.5, "flag": True, "label": "abc"}
+    for bad, why in (
+        (["--option", "foo"], "expected KEY=VALUE"),
+        (["--option", "device=cuda"], "--option device: reserved"),
+        (["--option", "name=x"], "--option name: reserved"),
+        (["--option", "a=1", "--option", "a=2"], "--option a is given twice"),
+        (["--steps", "2", "--option", "steps=5"], "--option steps is given twice"),
+    ):
+        result = CliRunner().invoke(app, [*args, *bad])
+        assert result.exit_code != 0 and why in str(result.exception), result.output
+
+
+def test_the_rich_progress_bar_counts_every_image(tmp_path, fixture_benchmarks):
+    counted: dict[str, list[int]] = {}
+
+    class Counting(RichProgress):
+        def __call__(self, name, total):
+            bar = super().__call__(name, total)
+            counted[name] = [total, 0]
+
+            class Bar:
+                def advance(self, n=1):
+                    counted[name][1] += n
+                    bar.advance(n)
+
+                def close(self):
+                    bar.close()
+
+            return Bar()
+
+    progress = Counting()
+    try:
+        run(_config(tmp_path, suite=fakes.SUITE), progress=progress)
+    finally:
+        progress.stop()
+    assert counted == {"fx-derain": [7, 7], "fx-dehaze": [6, 6]}
+
+
+class Hog(fakes.SlowIdentity):
+    """Identity that holds 64 MiB on the device while restoring fx-derain only."""
+
+    name = "hog"
+
+    def restore(self, batch):
+        if batch.benchmark == "fx-derain":
+            hold = torch.empty(64 << 20, dtype=torch.uint8, device=batch.images.device)
+            del hold
+        return batch.images.clone()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_peak_memory_is_measured_per_benchmark(tmp_path, fixture_benchmarks, monkeypatch):
+    monkeypatch.setitem(fakes.TEST_METHODS, "hog", Hog)
+    summary = run(_config(tmp_path, method="hog", device="cuda", flops=False))
+    with Store(tmp_path / "s.sqlite", readonly=True) as s:
+        peaks = {
+            b["benchmark"]: b["complexity"]["peak_memory_bytes"]
+            for b in s.benchmarks([summary.run_id])
+        }
+    assert peaks["fx-derain"] >= 64 << 20 > peaks["fx-dehaze"]
