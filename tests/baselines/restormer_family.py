@@ -1,4 +1,4 @@
-"""Facts and fixtures for the Restormer-family tests: key files, synthetic weights, fixed inputs.
+"""Facts and fixtures for the Restormer-family tests: synthetic weights, fixed inputs, references.
 
 The same functions made the upstream reference outputs in ``data/restormer_family_reference.npz``
 (see ``data/restormer_family_reference.md``): the official modules were loaded with
@@ -9,55 +9,16 @@ the clean-room module must reproduce those outputs.
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-DATA = Path(__file__).parent / "data"
+from tests.baselines.keyfiles import DATA
+
 REFERENCE = DATA / "restormer_family_reference.npz"
 WEIGHT_SEED = 1_300_000
 TOL = 1e-5
 """Max abs difference allowed against the upstream outputs and between batch compositions."""
-
-_HEADER = re.compile(r"^# (\d+) entries, (\d+) elements")
-
-
-@dataclass(frozen=True)
-class KeyEntry:
-    """One state_dict entry of an official architecture."""
-
-    key: str
-    shape: tuple[int, ...]
-    dtype: torch.dtype
-
-
-@dataclass(frozen=True)
-class KeyFile:
-    """A parsed ``baseline_keys`` file: its entries in state_dict order and its header totals."""
-
-    entries: tuple[KeyEntry, ...]
-    declared_entries: int
-    declared_elements: int
-
-
-def read_key_file(name: str) -> KeyFile:
-    """Parse ``data/<name>.txt`` (``key<TAB>[shape]<TAB>dtype`` lines after ``#`` headers)."""
-    entries: list[KeyEntry] = []
-    declared: tuple[int, int] | None = None
-    for line in (DATA / f"{name}.txt").read_text().splitlines():
-        if line.startswith("#"):
-            match = _HEADER.match(line)
-            if match:
-                declared = (int(match.group(1)), int(match.group(2)))
-            continue
-        key, shape, dtype = line.split("\t")
-        dims = tuple(int(d) for d in shape.strip("[]").split(",") if d.strip())
-        entries.append(KeyEntry(key, dims, getattr(torch, dtype)))
-    assert declared is not None, f"{name}.txt has no '# N entries, M elements' header"
-    return KeyFile(tuple(entries), *declared)
 
 
 def synthetic_tensor(index: int, key: str, shape: tuple[int, ...]) -> torch.Tensor:

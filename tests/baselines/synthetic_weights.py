@@ -1,9 +1,8 @@
-"""Key files of official checkpoints, deterministic synthetic weights for them, stored references.
+"""Deterministic synthetic weights for key files of official checkpoints; stored references.
 
-A key file (``data/<name>.txt``) lists ``key<TAB>shape<TAB>dtype`` in state_dict order, after
-``#`` header lines; it was generated from the official architecture. ``synthetic_state_dict``
-fills every key with values drawn in key order from one seeded ``torch.Generator``, scaled by the
-key's role so the activations of the deep networks stay of order one:
+Key files are parsed by :mod:`tests.baselines.keyfiles`. ``synthetic_state_dict`` fills every
+key with values drawn in key order from one seeded ``torch.Generator``, scaled by the key's role
+so the activations of the deep networks stay of order one:
 
 - weights with two or more dims: normal, std ``gain / sqrt(fan_in)`` (fan_in = product of all dims
   but the first);
@@ -20,38 +19,13 @@ The same function made the weights of the stored reference outputs (see data/REA
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-DATA = Path(__file__).parent / "data"
-
-_DTYPES = {"float32": torch.float32, "int64": torch.int64}
-
-
-@dataclass(frozen=True)
-class KeyEntry:
-    """One line of a key file."""
-
-    key: str
-    shape: tuple[int, ...]
-    dtype: torch.dtype
-
-
-def read_key_file(name: str) -> list[KeyEntry]:
-    """The entries of ``data/<name>.txt`` in state_dict order."""
-    entries = []
-    for line in (DATA / f"{name}.txt").read_text().splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, shape, dtype = line.split("\t")
-        dims = tuple(int(d) for d in shape.strip("[]").split(",") if d.strip())
-        entries.append(KeyEntry(key, dims, _DTYPES[dtype]))
-    return entries
+from tests.baselines.keyfiles import DATA, KeyEntry
 
 
 def _values(entry: KeyEntry, gen: torch.Generator, gain: float) -> torch.Tensor:
@@ -73,20 +47,20 @@ def _values(entry: KeyEntry, gen: torch.Generator, gain: float) -> torch.Tensor:
 
 
 def synthetic_state_dict(
-    entries: list[KeyEntry], seed: int, gain: float = 1.0
+    entries: Sequence[KeyEntry], seed: int, gain: float = 1.0
 ) -> dict[str, torch.Tensor]:
     """Seeded synthetic values for every entry, drawn in key order (see the module docstring)."""
     gen = torch.Generator().manual_seed(seed)
     return {e.key: _values(e, gen, gain) for e in entries}
 
 
-def parameter_count(entries: list[KeyEntry]) -> int:
+def parameter_count(entries: Sequence[KeyEntry]) -> int:
     """Elements of the entries that are parameters (BatchNorm statistics and queues excluded)."""
     buffers = ("running_mean", "running_var", "num_batches_tracked", "queue", "queue_ptr")
     return sum(math.prod(e.shape) for e in entries if e.key.rsplit(".", 1)[-1] not in buffers)
 
 
-def derive_width(entries: list[KeyEntry], old: int, new: int) -> list[KeyEntry]:
+def derive_width(entries: Sequence[KeyEntry], old: int, new: int) -> list[KeyEntry]:
     """Entries of the same architecture at another base width.
 
     Rule for NAFNet-style U-Nets whose channel counts are all the base width times a power of
@@ -110,7 +84,9 @@ def describe(state: dict[str, torch.Tensor]) -> list[tuple[str, tuple[int, ...],
     return [(k, tuple(v.shape), v.dtype) for k, v in state.items()]
 
 
-def as_described(entries: list[KeyEntry]) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
+def as_described(
+    entries: Sequence[KeyEntry],
+) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
     """(key, shape, dtype) of key-file entries, comparable with ``describe``."""
     return [(e.key, e.shape, e.dtype) for e in entries]
 

@@ -19,12 +19,12 @@ from baselines.airnet.network import (
     DeformableConv,
 )
 from tests.baselines.direct_deform_conv import direct_modulated_deform_conv
+from tests.baselines.keyfiles import read_key_file
 from tests.baselines.synthetic_weights import (
     as_described,
     describe,
     load_synthetic,
     parameter_count,
-    read_key_file,
     reference,
     synthetic_state_dict,
     weights_sum,
@@ -43,7 +43,7 @@ def ref() -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def entries():
-    return read_key_file("airnet_all")
+    return read_key_file("airnet_all").entries
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ from baselines.instructir.network import (
     InstructIR,
     LMHead,
 )
+from tests.baselines.keyfiles import read_key_file
 from tests.baselines.synthetic_weights import (
     as_described,
     describe,
     load_synthetic,
     parameter_count,
-    read_key_file,
     reference,
     synthetic_state_dict,
     weights_sum,
@@ -35,12 +35,12 @@ def ref() -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def image_state() -> dict[str, torch.Tensor]:
-    return synthetic_state_dict(read_key_file("instructir_7d_image"), seed=401, gain=GAIN)
+    return synthetic_state_dict(read_key_file("instructir_7d_image").entries, seed=401, gain=GAIN)
 
 
 @pytest.fixture(scope="module")
 def head_state() -> dict[str, torch.Tensor]:
-    return synthetic_state_dict(read_key_file("instructir_7d_lmhead"), seed=402, gain=GAIN)
+    return synthetic_state_dict(read_key_file("instructir_7d_lmhead").entries, seed=402, gain=GAIN)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def model(image_state) -> InstructIR:
 def test_image_model_state_dict_equals_key_file() -> None:
     with torch.device("meta"):
         model = InstructIR()
-    entries = read_key_file("instructir_7d_image")
+    entries = read_key_file("instructir_7d_image").entries
     assert describe(model.state_dict()) == as_described(entries)
     params = sum(p.numel() for p in model.parameters())
     assert params == parameter_count(entries) == IMAGE_PARAMS == 15_843_363
@@ -59,7 +59,7 @@ def test_image_model_state_dict_equals_key_file() -> None:
 
 def test_lm_head_state_dict_equals_key_file() -> None:
     head = LMHead()
-    entries = read_key_file("instructir_7d_lmhead")
+    entries = read_key_file("instructir_7d_lmhead").entries
     assert describe(head.state_dict()) == as_described(entries)
     params = sum(p.numel() for p in head.parameters())
     assert params == parameter_count(entries) == LM_HEAD_PARAMS == 100_359

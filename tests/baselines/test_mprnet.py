@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from baselines.mprnet.network import PARAMS, MPRNet
+from tests.baselines.keyfiles import read_key_file
 from tests.baselines.synthetic_weights import (
     as_described,
     describe,
     load_synthetic,
-    read_key_file,
     reference,
     synthetic_state_dict,
     weights_sum,
@@ -34,12 +34,12 @@ def ref() -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def derain_state() -> dict[str, torch.Tensor]:
-    return synthetic_state_dict(read_key_file(KEY_FILES["derain"]), SEEDS["derain"], GAIN)
+    return synthetic_state_dict(read_key_file(KEY_FILES["derain"]).entries, SEEDS["derain"], GAIN)
 
 
 @pytest.fixture(scope="module")
 def deblur_state() -> dict[str, torch.Tensor]:
-    return synthetic_state_dict(read_key_file(KEY_FILES["deblur"]), SEEDS["deblur"], GAIN)
+    return synthetic_state_dict(read_key_file(KEY_FILES["deblur"]).entries, SEEDS["deblur"], GAIN)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +55,14 @@ def prelu_keys(model: MPRNet) -> list[str]:
 def test_state_dict_equals_key_file(task: str) -> None:
     with torch.device("meta"):
         model = MPRNet(task)
-    assert describe(model.state_dict()) == as_described(read_key_file(KEY_FILES[task]))
+    assert describe(model.state_dict()) == as_described(read_key_file(KEY_FILES[task]).entries)
 
 
 @pytest.mark.parametrize("task", ["derain", "deblur"])
 def test_parameter_count_counts_the_shared_prelu_once(task: str) -> None:
     with torch.device("meta"):
         model = MPRNet(task)
-    elements = sum(math.prod(e.shape) for e in read_key_file(KEY_FILES[task]))
+    elements = sum(math.prod(e.shape) for e in read_key_file(KEY_FILES[task]).entries)
     count = sum(p.numel() for p in model.parameters())
     assert count == PARAMS[task] == BASELINES_PARAMS[task] == elements - (ALIASES - 1)
 

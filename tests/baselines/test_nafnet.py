@@ -14,13 +14,13 @@ from baselines.nafnet.network import (
     nafnet_gopro,
     tlc_kernels,
 )
+from tests.baselines.keyfiles import read_key_file
 from tests.baselines.synthetic_weights import (
     as_described,
     derive_width,
     describe,
     load_synthetic,
     parameter_count,
-    read_key_file,
     reference,
     synthetic_state_dict,
     weights_sum,
@@ -38,7 +38,7 @@ def ref() -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def entries64():
-    return read_key_file("nafnet_gopro_width64")
+    return read_key_file("nafnet_gopro_width64").entries
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,11 @@ from baselines.adair import network as adair
 from baselines.blocks.restormer import run_padded
 from baselines.promptir import network as promptir
 from baselines.restormer import network as restormer
+from tests.baselines.keyfiles import read_key_file
 from tests.baselines.restormer_family import (
     TOL,
     fixed_images,
     load_reference,
-    read_key_file,
     synthetic_state_dict,
     weight_fingerprint,
 )
