@@ -40,11 +40,22 @@ class MissingFileError(HarnessError):
     """A file the harness needs is absent: names it, its expected sha256 and where it comes from."""
 
     def __init__(
-        self, what: str, path: str, sha256: str | None = None, source: str | None = None
+        self,
+        what: str,
+        path: str,
+        sha256: str | None = None,
+        source: str | None = None,
+        *,
+        size: int | None = None,
+        sha256_note: str | None = None,
     ) -> None:
         parts = [f"missing {what}: {path}"]
         if sha256:
             parts.append(f"expected sha256: {sha256}")
+        elif sha256_note:
+            parts.append(f"sha256: {sha256_note}")
+        if size is not None:
+            parts.append(f"size: {size:,} bytes")
         if source:
             parts.append(f"get it from: {source}")
         super().__init__("\n  ".join(parts))

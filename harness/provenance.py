@@ -67,12 +67,15 @@ def config_key(fields: Mapping[str, Any]) -> str:
 
 
 def git_commit() -> str | None:
-    """The commit of the harness checkout (None outside a git checkout or without git)."""
-    from harness.paths import REPO_ROOT
+    """The commit of the harness source checkout (None for an installed wheel, or without git)."""
+    from harness.paths import source_checkout
 
+    checkout = source_checkout()
+    if checkout is None:  # site-packages may sit inside some other repository: record nothing
+        return None
     try:
         out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,

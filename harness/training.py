@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -318,3 +319,52 @@ def load_task_images(
     if not by_task:
         raise HarnessError(f"training suite {suite!r} has no benchmarks")
     return [by_task[t] for t in sorted(by_task)]
+
+
+def l1_loss(
+    model: nn.Module, cond: torch.Tensor, clean: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
+    """Mean absolute error between the network's output and the clean image."""
+    return (model(cond) - clean).abs().mean()
+
+
+def train_supervised(
+    network: nn.Module,
+    config: TrainConfig,
+    out: Path,
+    data_root: Path,
+    *,
+    name: str,
+    loss_fn: LossFn = l1_loss,
+    preprocess: Preprocess | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Train ``network`` on (degraded, clean) crops of ``config.train_suite``; return the weights.
+
+    The generic objective of the learned baselines (L1 by default): mixed-task batches of random
+    crops with flips, Adam, gradient clipping, EMA, resumable checkpoints in ``out``. Writes the EMA
+    weights as ``out/<name>.safetensors`` (a plain state_dict) and ``out/training.json``.
+    """
+    from safetensors.torch import save_file
+
+    from harness import __version__
+
+    tasks = load_task_images(config.train_suite, data_root, preprocess)
+    sampler = PatchSampler(tasks, config.crop, config.batch_per_task, config.task_batch)
+    started = time.time()
+    ema, history = fit(network, loss_fn, sampler, config, out, resume=resume, progress=progress)
+    weights = out / f"{name}.safetensors"
+    save_file({k: v.detach().cpu().contiguous() for k, v in ema.shadow.items()}, str(weights))
+    tail = history[-100:]
+    record = {
+        "config": config.model_dump(mode="json"),
+        "final_loss_mean_last_100": float(sum(tail) / len(tail)) if tail else None,
+        "pairs_per_task": {t.task: len(t.inputs) for t in tasks},
+        "wall_time_s_this_session": round(time.time() - started, 1),
+        "hardware": f"{platform.machine()} {platform.processor() or ''} torch {torch.__version__} "
+        f"threads={torch.get_num_threads()} device={config.device}".strip(),
+        "harness_version": __version__,
+    }
+    (out / "training.json").write_text(json.dumps(record, indent=1))
+    return weights

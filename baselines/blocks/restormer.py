@@ -9,8 +9,8 @@ The family is a four-level U-Net of transformer blocks. Each block is a channel 
 (attention across channels: a C/heads x C/heads attention matrix per head, so its cost is linear in
 the number of pixels), a second LayerNorm and GDFN (a gated feed-forward with a depthwise 3x3). Down-
 and upsampling change the resolution by 2 with pixel-(un)shuffle. Every level halves H and W, so the
-networks need H and W divisible by 8; :func:`pad_to_multiple` and :func:`crop_to` are the test-time
-convention of the official Restormer scripts (reflect padding at the bottom and right, crop back).
+networks need H and W divisible by 8 (``SIZE_MULTIPLE``); the official Restormer scripts reflect-pad
+at the bottom and right and crop back, the convention of :mod:`harness.padding`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from harness.errors import HarnessError
 
 LayerNormType = Literal["WithBias", "BiasFree"]
 DecoderPoint = Literal["latent", "decoder3", "decoder2"]
@@ -228,34 +226,3 @@ class RestormerUNet(nn.Module):
         dec = self.modulate("decoder2", self.decoder_level2(dec), image)
         dec = self.decoder_level1(torch.cat([self.up2_1(dec), enc1], dim=1))
         return self.output(self.refinement(dec)) + image
-
-
-def pad_to_multiple(images: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> torch.Tensor:
-    """Reflect-pad [B, C, H, W] at the bottom and right up to the next multiple of ``multiple``.
-
-    Sizes already divisible are left alone. Reflection cannot reach further than the image is wide,
-    so an image smaller than the padding it needs is an error.
-    """
-    h, w = images.shape[-2:]
-    pad_h, pad_w = -h % multiple, -w % multiple
-    if pad_h >= h or pad_w >= w:
-        raise HarnessError(
-            f"a {h}x{w} image is too small to reflect-pad to a multiple of {multiple}",
-            hint=f"use images of at least {multiple}x{multiple} pixels",
-        )
-    if pad_h == 0 and pad_w == 0:
-        return images
-    return F.pad(images, (0, pad_w, 0, pad_h), mode="reflect")
-
-
-def crop_to(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """The top-left ``height`` x ``width`` of [B, C, H, W] (undoes :func:`pad_to_multiple`)."""
-    return images[..., :height, :width]
-
-
-def run_padded(
-    network: nn.Module, images: torch.Tensor, multiple: int = SIZE_MULTIPLE
-) -> torch.Tensor:
-    """``network`` on reflect-padded ``images``, cropped back to their size (not clamped)."""
-    h, w = images.shape[-2:]
-    return crop_to(network(pad_to_multiple(images, multiple)), h, w)

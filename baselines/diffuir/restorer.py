@@ -159,7 +159,7 @@ class DiffUIR(Restorer):
             random_init=self.random_init,
             steps=self.steps or f"{DEFAULT_STEPS} ({UDC_STEPS} with {UDC_HALF_SPLIT})",
             noise=NOISE_RULE,
-            deviation="initial noise drawn per image on CPU (DIFFUIR_SPEC.md Q9)",
+            deviation="initial noise drawn per image on CPU (docs/methods/diffuir-spec.md, quirk Q9)",
         )
         return info
 

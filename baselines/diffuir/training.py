@@ -9,16 +9,13 @@ time input 1000 * abar_t, and is trained with L1 against the residual r = x_in -
 
 from __future__ import annotations
 
-import json
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from harness.training import PatchSampler, TrainConfig, fit, load_task_images
+from harness.training import TrainConfig, train_supervised
 
 
 def diffuir_loss(
@@ -52,11 +49,8 @@ def train_diffuir(
     init_weights: Path | None = None,
 ) -> Path:
     """Train a DiffUIR variant; write EMA weights as safetensors plus a JSON record; return the file."""
-    from safetensors.torch import save_file
-
     from baselines.diffuir.network import build_unet
     from baselines.diffuir.schedule import Schedule
-    from harness import __version__
 
     torch.manual_seed(config.seed)  # the initial weights
     unet = build_unet(config.variant)
@@ -70,25 +64,18 @@ def train_diffuir(
         config = config.model_copy(update={"init_weights_sha256": loaded.sha256})
         load_into(unet, loaded, config.variant)
     schedule = Schedule().to(config.device)
-    tasks = load_task_images(config.train_suite, data_root, _histeq_preprocess)
-    sampler = PatchSampler(tasks, config.crop, config.batch_per_task, config.task_batch)
-    started = time.time()
 
     def loss_fn(model, cond, clean, gen):
         return diffuir_loss(model, schedule, cond, clean, gen)
 
-    ema, history = fit(unet, loss_fn, sampler, config, out, resume=resume, progress=progress)
-    weights = out / f"diffuir-{config.variant}.safetensors"
-    save_file({k: v.detach().cpu().contiguous() for k, v in ema.shadow.items()}, str(weights))
-    tail = history[-100:]
-    record = {
-        "config": config.model_dump(mode="json"),
-        "final_loss_mean_last_100": float(np.mean(tail)) if tail else None,
-        "pairs_per_task": {t.task: len(t.inputs) for t in tasks},
-        "wall_time_s_this_session": round(time.time() - started, 1),
-        "hardware": f"{platform.machine()} {platform.processor() or ''} torch {torch.__version__} "
-        f"threads={torch.get_num_threads()} device={config.device}".strip(),
-        "harness_version": __version__,
-    }
-    (out / "training.json").write_text(json.dumps(record, indent=1))
-    return weights
+    return train_supervised(
+        unet,
+        config,
+        out,
+        data_root,
+        name=f"diffuir-{config.variant}",
+        loss_fn=loss_fn,
+        preprocess=_histeq_preprocess,
+        resume=resume,
+        progress=progress,
+    )

@@ -5,7 +5,7 @@ Zamir et al., "Restormer: Efficient Transformer for High-Resolution Image Restor
 (arXiv:2111.09881, repository swz30/Restormer). Both checkpoints use the defaults below (WithBias
 LayerNorm, 26,126,644 parameters, no buffers) and keep their weights under ``ckpt['params']`` with
 the key names this module produces. Input [B, 3, H, W] in [0, 1] with H and W divisible by 8 (the
-official test reflect-pads, see :func:`baselines.blocks.restormer.run_padded`); the output is the
+official test reflect-pads, see :func:`harness.padding.run_padded`); the output is the
 input plus a predicted residual, not clamped.
 """
 

@@ -17,9 +17,14 @@ def register(app: typer.Typer) -> None:
     def gate(
         ctx: typer.Context,
         run_id: Annotated[int | None, typer.Argument(help="Run id (default: the latest).")] = None,
-        baseline: Annotated[Path, typer.Option("--baseline", help="Baseline JSON.")] = Path(
-            "reports/baselines/mini.json"
-        ),
+        baseline: Annotated[
+            Path | None,
+            typer.Option(
+                "--baseline",
+                help="Baseline JSON (default: the shipped mini-suite baseline, "
+                "reports/baselines/mini.json).",
+            ),
+        ] = None,
         tolerance: Annotated[
             float, typer.Option("--tolerance", help="Allowed mean PSNR drop (dB).")
         ] = MEAN_TOLERANCE["psnr"],
@@ -39,8 +44,15 @@ def register(app: typer.Typer) -> None:
         """
         from harness import gate as G
         from harness.cli import settings_of
+        from harness.paths import reports_dir
         from harness.store import Store, default_store_path
 
+        if baseline is None:
+            if update:
+                raise typer.BadParameter(
+                    "--update needs an explicit --baseline PATH to write", param_hint="--baseline"
+                )
+            baseline = reports_dir() / "baselines" / "mini.json"
         store_path = store or default_store_path(settings_of(ctx).cache_dir)
         with Store(store_path, readonly=True) as db:
             rid = run_id if run_id is not None else db.latest_run_id()

@@ -93,7 +93,7 @@ def write_report(
     from harness.report import tables as T
     from harness.store import Store
 
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         data = T.load_report_data(store, run_ids)
     mains = T.main_tables(data)
     complexity = T.complexity_table(data)

@@ -70,11 +70,15 @@ def _default_entry(method: str, variant: str, entries: list[WeightsEntry]) -> We
 
 
 def _missing(entry: WeightsEntry, path: Path) -> MissingFileError:
+    pinned = pinned_sha256(entry)
     err = MissingFileError(
         f"weights {entry.name!r} ({entry.method} variant {entry.variant})",
         str(path),
-        sha256=entry.sha256,
+        sha256=pinned,
         source=entry.source,
+        size=entry.size,
+        sha256_note="none is published; `harness weights add` records the sha256 of the file "
+        "you add, and every later load checks it",
     )
     if not entry.shipped:
         err.hint = (

@@ -11,10 +11,9 @@ from baselines.blocks.restormer import (
     Downsample,
     LayerNorm,
     Upsample,
-    crop_to,
-    pad_to_multiple,
 )
 from harness.errors import HarnessError
+from harness.padding import crop_to, pad_to_multiple
 
 
 def _official_test_padding(x: torch.Tensor, factor: int = 8) -> torch.Tensor:

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.adair import network as adair
-from baselines.blocks.restormer import run_padded
 from baselines.promptir import network as promptir
 from baselines.restormer import network as restormer
+from harness.padding import run_padded
 from tests.baselines.keyfiles import read_key_file
 from tests.baselines.restormer_family import (
     TOL,
@@ -97,7 +97,7 @@ def test_output_equals_the_official_module(name: str, reference: dict) -> None:
 def test_padded_output_equals_the_official_test_script(name: str, reference: dict) -> None:
     # reference: the official module behind Restormer's test-script padding (reflect to x8, crop)
     with torch.inference_mode():
-        got = run_padded(_loaded(name), fixed_images(1, 27, 37, seed=3))
+        got = run_padded(_loaded(name), fixed_images(1, 27, 37, seed=3), 8)
     assert got.shape == (1, 3, 27, 37)
     assert _max_diff(got, reference[f"{name}_27x37_padded"]) < TOL
 
@@ -119,7 +119,7 @@ def test_harness_padding_equals_padding_by_hand() -> None:
     x = fixed_images(1, 21, 30, seed=5)
     with torch.inference_mode():
         by_hand = net(F.pad(x, (0, 2, 0, 3), mode="reflect"))[..., :21, :30]
-        got = run_padded(net, x)
+        got = run_padded(net, x, 8)
     assert _max_diff(got, by_hand) == 0
 
 

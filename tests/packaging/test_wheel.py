@@ -185,7 +185,11 @@ def test_installed_harness_runs_and_reports_the_mini_suite(
         env=env,
     )
     for bench in MINI_TASK_BENCHMARKS:
-        (row,) = [line for line in out.splitlines() if line.startswith(f"| {bench} psnr |")]
+        (row,) = [
+            line
+            for line in out.splitlines()
+            if line.startswith(f"| {bench} [diffuir-online] psnr |")
+        ]
         assert float(row.split("|")[2].split()[0]) > 0, row
     _check([harness, "report", "-f", "html", "-f", "json", "-o", "rep"], cwd=work, env=env)
     html = (work / "rep" / "index.html").read_text()

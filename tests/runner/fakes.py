@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from PIL import Image
 
 from harness.errors import HarnessError
 from harness.hashing import sha256_file
-from harness.restorer import ImageBatch, Restorer
+from harness.restorer import ImageBatch, Option, Restorer
 from harness.runner import Collaborators, MethodFactory
 
 SUITE = "fx"
@@ -148,6 +148,13 @@ class Jitter(Restorer):
 
     name = "jitter"
     tasks = ("derain", "dehaze")
+    loads_weights = False
+    option_specs: ClassVar[dict[str, Option]] = {  # accepted and recorded, not used
+        "foo": Option(int, 0, "a test option"),
+        "scale": Option(float, 1.0, "a test option"),
+        "flag": Option(bool, False, "a test option"),
+        "label": Option(str, "", "a test option"),
+    }
 
     def restore(self, batch: ImageBatch) -> torch.Tensor:
         out = batch.images.clone()

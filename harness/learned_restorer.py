@@ -1,0 +1,241 @@
+"""The shared life of a learned baseline: one network, loaded from a checkpoint, run padded.
+
+:class:`LearnedRestorer` does what every checkpoint-loading plugin does the same way:
+
+1. resolve the weights file (:func:`harness.weights.resolve_weights`: a manifest entry, a user
+   entry or a path; pinned sha256 checked), or build seeded random weights with
+   ``random_init=true`` (complexity counts and tests; recorded as untrained);
+2. read it safely and take the state_dict out with the method's :class:`CheckpointLayout`
+   (container, key prefixes, training-only keys set aside and counted);
+3. check keys and shapes strictly (another method's checkpoint is refused by name) and load;
+4. restore: reflect-pad to the method's multiple, run the network, crop back, clamp to [0, 1].
+
+A plugin declares ``name``, ``variants``, ``signature`` (its name in
+:data:`harness.checkpoints.KNOWN_SIGNATURES`), ``checkpoint_layout``, ``pad_multiple`` and
+:meth:`build_network`; it overrides :meth:`forward` when the network needs more than the image
+(a task route, an instruction) or returns more than one tensor.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from harness.checkpoints import (
+    AdaptedState,
+    CheckpointLayout,
+    CheckpointMismatchError,
+    check_state,
+    read_state_dict,
+)
+from harness.errors import HarnessError
+from harness.padding import crop_to, pad_to_multiple
+from harness.restorer import ImageBatch, Option, Restorer
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from harness.train_config import TrainConfig
+
+RANDOM_INIT_SEED = 0
+RANDOM_INIT = Option(bool, False, "seeded random weights, no file (complexity counts, tests)")
+
+
+def as_flag(value: Any, name: str, method: str) -> bool:
+    """An option given as a bool, 0/1 or a true/false word (``--option`` values are typed)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    words = {"1": True, "true": True, "yes": True, "on": True}
+    words.update({"0": False, "false": False, "no": False, "off": False})
+    if isinstance(value, str) and value.lower() in words:
+        return words[value.lower()]
+    raise HarnessError(f"{method} option {name} must be true or false, got {value!r}")
+
+
+class LearnedRestorer(Restorer):
+    """A restorer around one ``nn.Module`` whose weights come from an (official) checkpoint."""
+
+    signature: ClassVar[str]
+    """The method's name in ``KNOWN_SIGNATURES`` (e.g. ``PromptIR``), used in messages."""
+    checkpoint_layout: ClassVar[CheckpointLayout] = CheckpointLayout()
+    pad_multiple: ClassVar[int] = 1
+    """Inputs are reflect-padded at the bottom/right to a multiple of this, outputs cropped back."""
+    option_specs: ClassVar[dict[str, Option]] = {"random_init": RANDOM_INIT}
+
+    def __init__(
+        self,
+        variant: str | None = None,
+        weights: str | None = None,
+        device: str = "cpu",
+        **options: Any,
+    ) -> None:
+        super().__init__(variant, weights, device, **options)
+        self.random_init = as_flag(options.get("random_init", False), "random_init", self.name)
+        self.weights_path: str | None = None
+        self.weights_sha256: str | None = None
+        self.weights_entry: str | None = None
+        self.training_setting: dict[str, Any] | None = None
+        self.params_stored: int | None = None
+        self.network = self._build().to(device).eval()
+
+    @classmethod
+    @abstractmethod
+    def build_network(cls, variant: str) -> nn.Module:
+        """A freshly initialised network of ``variant`` (called under ``torch.device('meta')`` to
+        read expected keys and shapes, so it must not touch data)."""
+
+    def _build(self) -> nn.Module:
+        import torch
+
+        if self.random_init:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(RANDOM_INIT_SEED)
+                return self.build_network(self.variant)
+        from harness.weights import resolve_weights
+
+        resolved = resolve_weights(self.name, self.variant, self.weights)
+        entry = resolved.entry
+        adapted, sha = read_state_dict(
+            resolved.path,
+            self.checkpoint_layout,
+            expected_sha256=resolved.sha256,
+            source=entry.source if entry else None,
+        )
+        network = self.build_network(self.variant)
+        self.check(network, adapted, self.variant, str(resolved.path))
+        network.load_state_dict(adapted.state, strict=True)
+        self.weights_path = str(resolved.path)
+        self.weights_sha256 = sha
+        self.weights_entry = entry.name if entry else None
+        if entry is not None and entry.setting is not None:
+            self.training_setting = entry.setting.model_dump(mode="json")
+        used = sum(int(v.numel()) for v in network.parameters())
+        self.params_stored = used + sum(int(v.numel()) for v in adapted.dropped.values())
+        return network
+
+    @classmethod
+    def check(cls, network: nn.Module, adapted: AdaptedState, variant: str, label: str) -> None:
+        """Raise CheckpointMismatchError unless ``adapted`` fits ``network`` of ``variant``."""
+        check_state(
+            network.state_dict(),
+            adapted.state,
+            method=cls.signature,
+            what=f"{cls.signature} ({variant})",
+            label=label,
+            hint=f"pass an official {cls.signature} checkpoint ({cls.name} variants: "
+            f"{', '.join(cls.variants)})",
+        )
+
+    @classmethod
+    def inspect_weights(cls, path: Path) -> str:
+        """The variant whose network the checkpoint fits, checked strictly as loading does."""
+        import torch
+
+        adapted, _ = read_state_dict(path, cls.checkpoint_layout)
+        first_error: CheckpointMismatchError | None = None
+        for variant in cls.variants:
+            with torch.device("meta"):
+                network = cls.build_network(variant)
+            try:
+                cls.check(network, adapted, variant, str(path))
+            except CheckpointMismatchError as exc:
+                first_error = first_error or exc
+                continue
+            return variant
+        assert first_error is not None
+        raise first_error
+
+    @classmethod
+    def training_loss(
+        cls, network: nn.Module, degraded: torch.Tensor, clean: torch.Tensor, gen: torch.Generator
+    ) -> torch.Tensor:
+        """The training objective on a batch of crops: L1 between output and clean image."""
+        return (network(degraded) - clean).abs().mean()
+
+    @classmethod
+    def train(
+        cls,
+        config: TrainConfig,
+        out: Path,
+        data_root: Path,
+        *,
+        resume: bool = True,
+        progress: bool = True,
+        init_weights: Path | None = None,
+    ) -> Path:
+        """Train ``config.variant`` with :meth:`training_loss` (optionally from ``init_weights``).
+
+        Crops must be a multiple of ``pad_multiple`` (no padding at training time). Writes
+        ``<out>/<name>-<variant>.safetensors`` (EMA weights, a plain state_dict) and returns it.
+        """
+        import torch
+
+        from harness.training import train_supervised
+
+        if config.crop % cls.pad_multiple:
+            raise HarnessError(
+                f"{cls.name} needs crops divisible by {cls.pad_multiple}; got --crop {config.crop}",
+                hint=f"use --crop {config.crop - config.crop % cls.pad_multiple or cls.pad_multiple}",
+            )
+        torch.manual_seed(config.seed)  # the initial weights
+        network = cls.build_network(config.variant)
+        if init_weights is not None:
+            adapted, sha = read_state_dict(init_weights, cls.checkpoint_layout)
+            if config.init_weights_sha256 not in (None, sha):
+                raise HarnessError(f"{init_weights}: sha256 {sha} is not the one configured")
+            config = config.model_copy(update={"init_weights_sha256": sha})
+            cls.check(network, adapted, config.variant, str(init_weights))
+            network.load_state_dict(adapted.state, strict=True)
+        return train_supervised(
+            network,
+            config,
+            Path(out),
+            Path(data_root),
+            name=f"{cls.name}-{config.variant}",
+            loss_fn=cls.training_loss,
+            resume=resume,
+            progress=progress,
+        )
+
+    def module(self) -> nn.Module:
+        """The network (one call per image)."""
+        return self.network
+
+    def forward(self, images: torch.Tensor, batch: ImageBatch) -> torch.Tensor:
+        """The network on padded images (override for extra inputs or several outputs)."""
+        return self.network(images)
+
+    def restore(self, batch: ImageBatch) -> torch.Tensor:
+        """Pad to the method's multiple, run, crop back, clamp to [0, 1]."""
+        import torch
+
+        images = batch.images
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise HarnessError(
+                f"{self.name} expects [B, 3, H, W] images, got {tuple(images.shape)}"
+            )
+        device = next(self.network.parameters()).device
+        x = images.to(device=device, dtype=torch.float32)
+        height, width = x.shape[-2:]
+        with torch.inference_mode():
+            out = self.forward(pad_to_multiple(x, self.pad_multiple), batch)
+            out = crop_to(out, height, width).clamp(0.0, 1.0)
+        return out.to(images.device)
+
+    def provenance(self) -> dict[str, Any]:
+        """Method, variant, weights file and sha256, training setting, parameters stored/used."""
+        info = super().provenance()
+        info.update(
+            weights=self.weights_path,
+            weights_entry=self.weights_entry,
+            weights_sha256=self.weights_sha256,
+            random_init=self.random_init,
+            training_setting=self.training_setting,
+            params_stored=self.params_stored,
+            pad=f"reflect to a multiple of {self.pad_multiple}, cropped back",
+        )
+        return info

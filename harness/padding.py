@@ -1,0 +1,43 @@
+"""Test-time padding: the official test scripts' convention of reflect-padding to a multiple.
+
+Networks that downsample k times need H and W divisible by 2**k. Their official tests pad the input
+at the bottom and right by reflection up to the next multiple and crop the output back; the ground
+truth is never touched. One owner for every plugin (and for DiffUIR-style padding inside a network).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.errors import HarnessError
+
+
+def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Reflect-pad [B, C, H, W] at the bottom and right up to the next multiple of ``multiple``.
+
+    Sizes already divisible are left alone. Reflection cannot reach further than the image is wide,
+    so an image smaller than the padding it needs is an error.
+    """
+    h, w = images.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_h == 0 and pad_w == 0:
+        return images
+    if pad_h >= h or pad_w >= w:
+        raise HarnessError(
+            f"a {h}x{w} image is too small to reflect-pad to a multiple of {multiple}",
+            hint=f"use images of at least {multiple}x{multiple} pixels",
+        )
+    return F.pad(images, (0, pad_w, 0, pad_h), mode="reflect")
+
+
+def crop_to(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The top-left ``height`` x ``width`` of [B, C, H, W] (undoes :func:`pad_to_multiple`)."""
+    return images[..., :height, :width]
+
+
+def run_padded(network: nn.Module, images: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``network`` on reflect-padded ``images``, cropped back to their size (not clamped)."""
+    h, w = images.shape[-2:]
+    return crop_to(network(pad_to_multiple(images, multiple)), h, w)
