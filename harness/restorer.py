@@ -59,6 +59,9 @@ class Restorer(ABC):
     summary: ClassVar[str] = ""
     variants: ClassVar[tuple[str, ...]] = ("default",)
     default_variant: ClassVar[str] = "default"
+    presets: ClassVar[Mapping[str, str]] = {}
+    """Reduced-size variants for training on small budgets (``harness train --preset``): name ->
+    one line describing it. Every preset is also one of ``variants``."""
     tasks: ClassVar[tuple[str, ...]] = ()
     blind: ClassVar[bool] = True
     """True when the method restores without being told the task (universal setting)."""

@@ -32,6 +32,8 @@ def _methods() -> list[dict[str, object]]:
                     "params": {},
                     "loads_weights": False,
                     "options": {},
+                    "license": "",
+                    "presets": {},
                 }
             )
             continue
@@ -44,6 +46,8 @@ def _methods() -> list[dict[str, object]]:
                 "blind": cls.blind,
                 "params": {v: cls.params.get(v) for v in cls.variants} if cls.params else {},
                 "loads_weights": cls.loads_weights,
+                "license": cls.license,
+                "presets": dict(cls.presets),
                 "options": {
                     key: {"type": spec.type.__name__, "default": spec.default, "help": spec.help}
                     for key, spec in cls.option_specs.items()
@@ -82,11 +86,17 @@ def _line(kind: str, row: dict[str, object]) -> str:
         blind = "" if row["blind"] else " [needs task label]"
         options = ", ".join(row["options"]) or "none"
         weights = "loads weights" if row["loads_weights"] else "loads no weights"
-        return (
+        presets = ", ".join(row["presets"])  # type: ignore[arg-type]
+        line = (
             f"{row['name']:<14} {row['summary']}{blind}\n"
             f"{'':<14} variants: {sizes}; tasks: {', '.join(row['tasks'])}\n"
             f"{'':<14} options: {options}; {weights}"
         )
+        if presets:
+            line += f"; training presets: {presets}"
+        if row["license"]:
+            line += f"\n{'':<14} licence: {row['license']}"
+        return line
     line = f"{row['name']:<20} {row.get('summary', '')}"
     if kind == "protocols":
         line += f"\n{'':<20} {row['signature']}"

@@ -27,6 +27,14 @@ def register(app: typer.Typer) -> None:
         method: Annotated[str, typer.Option("--method", help="Method to train (e.g. diffuir).")],
         out: Annotated[Path, typer.Option("--out", help="Run directory (checkpoints, weights).")],
         variant: Annotated[str | None, typer.Option("--variant", help="Model variant.")] = None,
+        preset: Annotated[
+            str | None,
+            typer.Option(
+                "--preset",
+                help="A reduced-size variant the method declares for small budgets (e.g. tiny); "
+                "`harness ls methods` lists them.",
+            ),
+        ] = None,
         train_suite: Annotated[
             str, typer.Option("--train-suite", help="Suite or benchmark of training pairs.")
         ] = _default("train_suite"),
@@ -92,6 +100,18 @@ def register(app: typer.Typer) -> None:
                 f"{lr_schedule!r}: expected {' or '.join(LR_SCHEDULES)}", param_hint="--lr-schedule"
             )
         cls = method_class(method)
+        if preset is not None:
+            if preset not in cls.presets:
+                known = ", ".join(cls.presets) or "none"
+                raise typer.BadParameter(
+                    f"{method} has no preset {preset!r} (presets: {known})", param_hint="--preset"
+                )
+            if variant not in (None, preset):
+                raise typer.BadParameter(
+                    f"--preset {preset} is a variant itself; drop --variant {variant}",
+                    param_hint="--preset",
+                )
+            variant = preset
         config = TrainConfig(
             method=method,
             variant=variant or cls.default_variant,
