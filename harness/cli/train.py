@@ -36,7 +36,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         train_suite: Annotated[
-            str, typer.Option("--train-suite", help="Suite or benchmark of training pairs.")
+            str,
+            typer.Option(
+                "--train-suite",
+                "--suite",
+                help="Suite or benchmark of training pairs (e.g. mini-train, universal-train).",
+            ),
         ] = _default("train_suite"),
         steps: Annotated[int, typer.Option("--steps", help="Optimizer steps in total.")] = _default(
             "steps"

@@ -16,6 +16,7 @@ class _Recorder:
     """Stands in for a trainable Restorer class: records the config ``harness train`` builds."""
 
     default_variant = "t"
+    presets = {"tiny": "a reduced size"}
     seen: list[TrainConfig] = []
 
     @classmethod
@@ -59,3 +60,35 @@ def test_unknown_schedule_is_a_usage_error(recorder: type[_Recorder], tmp_path: 
     )
     assert result.exit_code == 2
     assert recorder.seen == []
+
+
+def test_preset_trains_that_variant(recorder: type[_Recorder], tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["train", "--method", "m", "--out", str(tmp_path), "--preset", "tiny"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [c.variant for c in recorder.seen] == ["tiny"]
+
+
+def test_unknown_preset_lists_the_presets(recorder: type[_Recorder], tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["train", "--method", "m", "--out", str(tmp_path), "--preset", "huge"]
+    )
+    assert result.exit_code == 2
+    assert "presets: tiny" in result.output
+    assert recorder.seen == []
+
+
+def test_preset_and_another_variant_conflict(recorder: type[_Recorder], tmp_path: Path) -> None:
+    args = ["--preset", "tiny", "--variant", "base"]
+    result = CliRunner().invoke(app, ["train", "--method", "m", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert "drop --variant base" in result.output
+    assert recorder.seen == []
+
+
+def test_suite_is_another_name_for_train_suite(recorder: type[_Recorder], tmp_path: Path) -> None:
+    args = ["--suite", "universal-train"]
+    result = CliRunner().invoke(app, ["train", "--method", "m", "--out", str(tmp_path), *args])
+    assert result.exit_code == 0, result.output
+    assert [c.train_suite for c in recorder.seen] == ["universal-train"]
