@@ -48,6 +48,10 @@ class BenchmarkData(Protocol):
     @property
     def setting(self) -> str | None: ...
     @property
+    def degradations(self) -> Sequence[str]:
+        """The degradations the manifest lists (``harness.tasks.DEGRADATIONS``; may be empty)."""
+
+    @property
     def protocol(self) -> str:
         """Name of the benchmark's metric protocol."""
 
@@ -283,6 +287,7 @@ def run(
         "steps": config.steps,
         "device": device,
         "batch_size": config.batch_size,
+        "blind": bool(restorer.blind),
         "options": provenance.get("options") or {},
         **environment_fields(device),
     }
@@ -361,6 +366,7 @@ class _Job:
                 "data_digest": None,  # set from the stored rows when the benchmark finishes
                 "pinned": bench.pinned,
                 "verified": None,
+                "in_setting": self._in_setting(bench),
                 "n_pairs": len(pairs),
             },
         )
@@ -403,6 +409,15 @@ class _Job:
             self.run_id, bench.name, complexity, lock_digest=bench.lock_digest
         )
         return outcome
+
+    def _in_setting(self, bench: BenchmarkData) -> bool | None:
+        """Whether the restorer's checkpoint training setting covers ``bench`` (None: undeclared)."""
+        from harness.tasks import within_setting
+
+        setting = getattr(self.restorer, "training_setting", None)
+        if not setting or setting.get("tasks") is None:
+            return None
+        return within_setting(setting["tasks"], bench.task, bench.degradations)
 
     def _not_yet_scored(self, bench: BenchmarkData, pairs: list[PairSource]) -> list[PairSource]:
         """The pairs without a stored result on the bytes now on disk (all, with overwrite)."""
