@@ -73,6 +73,7 @@ class FakeProtocol:
         "fx-rgb: RGB uint8 (clamp, round-half-even); PSNR peak 255; SSIM skimage gaussian sigma 1.5"
     )
     metrics: tuple[str, ...] = ("psnr", "ssim")
+    input_crop: int = 0
 
 
 def write_fixtures(root: Path) -> dict[str, FakeBenchmark]:
