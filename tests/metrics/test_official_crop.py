@@ -112,3 +112,31 @@ def test_the_protocol_is_listed_with_a_signature_that_names_the_crop() -> None:
     # the default protocols never crop the input or touch the ground truth
     others = [p for p in protocol_summaries() if p["name"] != NAME]
     assert all(get_protocol(p["name"]).input_crop == 0 for p in others)
+
+
+def _cropped_pairs() -> tuple[torch.Tensor, torch.Tensor, list[dict[str, float]]]:
+    pairs = [_pair(seed, 37, 50) for seed in (6, 7)]
+    restored = torch.from_numpy(np.stack([r for _, r in pairs])).permute(0, 3, 1, 2)
+    target = torch.from_numpy(np.stack([t for t, _ in pairs])).permute(0, 3, 1, 2) / 255.0
+    single = [score_image(get_protocol(NAME), r, t) for t, r in pairs]
+    return restored, target, single
+
+
+def test_the_accelerator_path_on_the_crop_equals_score_image() -> None:
+    from harness.metrics.batched import score_batch_torch
+
+    restored, target, single = _cropped_pairs()
+    box = (..., slice(2, 34), slice(1, 49))
+    fast = score_batch_torch(get_protocol(NAME), restored[box].double(), target[box])
+    for a, b in zip(fast, single, strict=True):
+        assert abs(a["psnr"] - b["psnr"]) < 1e-6
+        assert abs(a["ssim"] - b["ssim"]) < 1e-8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_batch_is_cropped_before_the_accelerator_path() -> None:
+    restored, target, single = _cropped_pairs()
+    got = score_batch(get_protocol(NAME), restored.cuda(), target.cuda())
+    for a, b in zip(got, single, strict=True):
+        assert abs(a["psnr"] - b["psnr"]) < 1e-4  # float32 on the device
+        assert abs(a["ssim"] - b["ssim"]) < 1e-5
