@@ -1,8 +1,12 @@
-"""Test-time padding: the official test scripts' convention of reflect-padding to a multiple.
+"""Test-time geometry: the official test scripts' convention of reflect-padding to a multiple.
 
 Networks that downsample k times need H and W divisible by 2**k. Their official tests pad the input
 at the bottom and right by reflection up to the next multiple and crop the output back; the ground
 truth is never touched. One owner for every plugin (and for DiffUIR-style padding inside a network).
+
+Some official test scripts instead centre-crop input *and* ground truth down to a multiple
+(PromptIR, AdaIR: ``crop_img(base=16)``); :func:`centre_crop_box` is where that crop lies, used
+only by protocols that declare it (``Protocol.input_crop``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,23 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
 def crop_to(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """The top-left ``height`` x ``width`` of [B, C, H, W] (undoes :func:`pad_to_multiple`)."""
     return images[..., :height, :width]
+
+
+def centre_crop_box(height: int, width: int, multiple: int) -> tuple[slice, slice]:
+    """Rows and columns of the centred ``multiple``-divisible crop of a ``height`` x ``width`` image.
+
+    Per axis of size n with r = n mod ``multiple``: keep [r // 2, n - r + r // 2), so an odd
+    remainder drops one more pixel at the bottom/right than at the top/left. An image smaller
+    than ``multiple`` on either axis is an error (nothing would be left).
+    """
+    if height < multiple or width < multiple:
+        raise HarnessError(
+            f"a {height}x{width} image is smaller than the multiple of {multiple} it is "
+            "centre-cropped to",
+            hint=f"this protocol needs images of at least {multiple}x{multiple} pixels",
+        )
+    rh, rw = height % multiple, width % multiple
+    return slice(rh // 2, height - rh + rh // 2), slice(rw // 2, width - rw + rw // 2)
 
 
 def run_padded(network: nn.Module, images: torch.Tensor, multiple: int) -> torch.Tensor:

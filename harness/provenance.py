@@ -54,9 +54,12 @@ RUN_COLUMNS = (
     "steps",
     "device",
     "batch_size",
+    "blind",
     *ENVIRONMENT_FIELDS,
 )
-"""The fields stored as columns of the runs table (``options`` live in the config JSON)."""
+"""The fields stored as columns of the runs table (``options`` live in the config JSON). ``blind``
+(whether the method restores without the task label) follows from the method, so it is recorded
+but not hashed into the key."""
 
 
 def config_key(fields: Mapping[str, Any]) -> str:

@@ -48,6 +48,10 @@ class BenchmarkData(Protocol):
     @property
     def setting(self) -> str | None: ...
     @property
+    def degradations(self) -> Sequence[str]:
+        """The degradations the manifest lists (``harness.tasks.DEGRADATIONS``; may be empty)."""
+
+    @property
     def protocol(self) -> str:
         """Name of the benchmark's metric protocol."""
 
@@ -86,6 +90,9 @@ class ScoringProtocol(Protocol):
     def signature(self) -> str: ...
     @property
     def metrics(self) -> Sequence[str]: ...
+    @property
+    def input_crop(self) -> int:
+        """Centre-crop input and ground truth to a multiple of this before restoring (0: never)."""
 
 
 class Scorer(Protocol):
@@ -283,6 +290,7 @@ def run(
         "steps": config.steps,
         "device": device,
         "batch_size": config.batch_size,
+        "blind": bool(restorer.blind),
         "options": provenance.get("options") or {},
         **environment_fields(device),
     }
@@ -361,6 +369,7 @@ class _Job:
                 "data_digest": None,  # set from the stored rows when the benchmark finishes
                 "pinned": bench.pinned,
                 "verified": None,
+                "in_setting": self._in_setting(bench),
                 "n_pairs": len(pairs),
             },
         )
@@ -393,6 +402,8 @@ class _Job:
         outcome.seconds = time.perf_counter() - t_start
         peak_memory = int(torch.cuda.max_memory_allocated(self.device)) if cuda else None
         bar.close()
+        if protocol.input_crop:  # the size the restorer saw
+            sizes = [s and _cropped_size(s, protocol.input_crop) for s in sizes]
         complexity = self._complexity(sizes) if todo else None
         if complexity is not None and outcome.scored:
             complexity["model_seconds"] = outcome.model_seconds
@@ -403,6 +414,15 @@ class _Job:
             self.run_id, bench.name, complexity, lock_digest=bench.lock_digest
         )
         return outcome
+
+    def _in_setting(self, bench: BenchmarkData) -> bool | None:
+        """Whether the restorer's checkpoint training setting covers ``bench`` (None: undeclared)."""
+        from harness.tasks import within_setting
+
+        setting = getattr(self.restorer, "training_setting", None)
+        if not setting or setting.get("tasks") is None:
+            return None
+        return within_setting(setting["tasks"], bench.task, bench.degradations)
 
     def _not_yet_scored(self, bench: BenchmarkData, pairs: list[PairSource]) -> list[PairSource]:
         """The pairs without a stored result on the bytes now on disk (all, with overwrite)."""
@@ -441,14 +461,17 @@ class _Job:
         if not good:
             return
         images = torch.stack([to_tensor(it.input) for it in good])
+        targets = (
+            torch.stack([to_tensor(it.target) for it in good])
+            if all(it.target is not None for it in good)
+            else None
+        )
         try:
+            if protocol.input_crop:  # the protocol's pre-restoration crop, same box for both
+                images = _centre_crop(images, protocol.input_crop)
+                targets = None if targets is None else _centre_crop(targets, protocol.input_crop)
             restored, seconds = self._restore(bench, images, tuple(it.image_id for it in good))
             outcome.model_seconds += seconds
-            targets = (
-                torch.stack([to_tensor(it.target) for it in good])
-                if all(it.target is not None for it in good)
-                else None
-            )
             scores = self.metrics.score(protocol, restored, targets, images)
         except Exception as exc:  # a method or metric crash fails its batch; the run goes on
             reason = _reason(exc)
@@ -536,6 +559,20 @@ class _Job:
         info["flops_per_image"] = flops.per_image
         info["flops_size"] = [h, w]
         return info
+
+
+def _centre_crop(images: torch.Tensor, multiple: int) -> torch.Tensor:
+    """[B, C, H, W] centre-cropped to a multiple of ``multiple`` (harness.padding's box)."""
+    from harness.padding import centre_crop_box
+
+    rows, cols = centre_crop_box(int(images.shape[-2]), int(images.shape[-1]), multiple)
+    return images[..., rows, cols].contiguous()
+
+
+def _cropped_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:
+    """The (H, W) the centre crop to ``multiple`` leaves (an image too small is left as it is:
+    it fails when cropped)."""
+    return tuple(n - n % multiple or n for n in size)  # type: ignore[return-value]
 
 
 def _failed(benchmark: str, item: LoadedPair, reason: str) -> ImageResult:

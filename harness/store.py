@@ -7,12 +7,15 @@ number); running the same configuration again resumes that run and skips images 
 Schema (``PRAGMA user_version`` = ``SCHEMA_VERSION``):
 
 - ``runs``: one row per configuration: method, variant, weights and their sha256, suite, protocol
-  override, seed, steps, device, batch size, versions (package, torch, CUDA, python), git commit,
+  override, seed, steps, device, batch size, whether the method is blind (1: restored without the
+  task label; 0: given it, "task-routed"), versions (package, torch, CUDA, python), git commit,
   host, start/end times, status, the full config and the restorer's provenance as JSON.
 - ``run_benchmarks``: per (run, benchmark): task, setting (universal or zero-shot), protocol name
   and signature, data digest, whether the data was pinned and whether every stored row's bytes
-  matched the lock (``verified``: 1, 0, or NULL when not pinned), number of pairs, complexity
-  figures as JSON.
+  matched the lock (``verified``: 1, 0, or NULL when not pinned), whether the checkpoint's
+  training setting covers the benchmark (``in_setting``: 1, 0, or NULL when the restorer declares
+  no training setting; ``harness.tasks.within_setting``), number of pairs, complexity figures as
+  JSON.
 - ``results``: per (run, benchmark, image id): input and target sha256 of the bytes read, whether
   they matched the lock (``verified``: 1, 0, or NULL when not pinned or not readable), status
   ``ok|failed``, failure reason, metric values as JSON, latency (ms, the image's share of its
@@ -25,10 +28,11 @@ lines ``image_id<TAB>input_sha256<TAB>target_sha256`` (``-`` without a target, e
 in a newline) of its ``ok`` rows, with ``verified`` = 0 (NULL when not pinned). A resume reuses
 a row only when its input and target sha256 equal the bytes now on disk.
 
-Version 1 stores (no setting / target sha256 / verified columns) are migrated in place on open by
-adding those columns (NULL for old rows, which a resume of a pinned benchmark never reuses).
-A store opened read-only (``harness report``, ``harness gate``) is never changed: not migrated
-(missing columns read as NULL) and not switched to WAL.
+Older stores are migrated in place on open by adding the columns they lack (NULL for old rows):
+version 1 lacks setting / target sha256 / verified (old rows a resume of a pinned benchmark never
+reuses), version 2 lacks ``runs.blind`` and ``run_benchmarks.in_setting`` (unknown for old runs:
+reports mark nothing for them). A store opened read-only (``harness report``, ``harness gate``) is
+never changed: not migrated (missing columns read as NULL) and not switched to WAL.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from harness.errors import HarnessError
 from harness.provenance import RUN_COLUMNS
 from harness.settings import require_folder
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -64,6 +68,7 @@ CREATE TABLE IF NOT EXISTS runs (
     steps INTEGER,
     device TEXT NOT NULL,
     batch_size INTEGER NOT NULL,
+    blind INTEGER,
     package_version TEXT,
     torch_version TEXT,
     cuda_version TEXT,
@@ -87,6 +92,7 @@ CREATE TABLE IF NOT EXISTS run_benchmarks (
     data_digest TEXT,
     pinned INTEGER,
     verified INTEGER,
+    in_setting INTEGER,
     n_pairs INTEGER,
     complexity_json TEXT,
     started_at REAL,
@@ -114,12 +120,14 @@ CREATE TABLE IF NOT EXISTS results (
 );
 """
 
-# Columns added in version 2, as (table, column, type): added to a version-1 store on open.
-_V2_COLUMNS = (
-    ("run_benchmarks", "setting", "TEXT"),
-    ("run_benchmarks", "verified", "INTEGER"),
-    ("results", "target_sha256", "TEXT"),
-    ("results", "verified", "INTEGER"),
+# Columns added after version 1, as (version, table, column, type): added to older stores on open.
+_ADDED_COLUMNS = (
+    (2, "run_benchmarks", "setting", "TEXT"),
+    (2, "run_benchmarks", "verified", "INTEGER"),
+    (2, "results", "target_sha256", "TEXT"),
+    (2, "results", "verified", "INTEGER"),
+    (3, "runs", "blind", "INTEGER"),
+    (3, "run_benchmarks", "in_setting", "INTEGER"),
 )
 
 
@@ -237,7 +245,7 @@ class Store:
     @_sqlite_errors
     def _prepare(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, 1, SCHEMA_VERSION):
+        if version not in range(SCHEMA_VERSION + 1):
             raise StoreError(
                 f"result store {self.path} has schema version {version}; this harness reads "
                 f"version {SCHEMA_VERSION}",
@@ -256,15 +264,16 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
-        if version == 1:
-            self._migrate_v1()
+        if 0 < version < SCHEMA_VERSION:
+            self._migrate(version)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    def _migrate_v1(self) -> None:
+    def _migrate(self, version: int) -> None:
+        """Add the columns of every version after ``version`` that the tables lack."""
         with self._transaction() as db:
-            for table, column, kind in _V2_COLUMNS:
+            for added_in, table, column, kind in _ADDED_COLUMNS:
                 present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
-                if column not in present:
+                if added_in > version and column not in present:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
@@ -358,7 +367,7 @@ class Store:
                 )
         out = []
         for row in rows:
-            d = dict(row)
+            d = _with_added_columns("runs", dict(row))
             d["config"] = json.loads(d.pop("config_json") or "{}")
             d["provenance"] = json.loads(d.pop("provenance_json") or "{}")
             out.append(d)
@@ -383,13 +392,14 @@ class Store:
         """Record (or refresh) what a run knows about one benchmark: protocol, data digest..."""
         self._db.execute(
             "INSERT INTO run_benchmarks (run_id, benchmark, task, setting, protocol, "
-            "protocol_signature, metrics, data_digest, pinned, verified, n_pairs, started_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+            "protocol_signature, metrics, data_digest, pinned, verified, in_setting, n_pairs, "
+            "started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(run_id, benchmark) DO UPDATE SET task=excluded.task, "
             "setting=excluded.setting, protocol=excluded.protocol, "
             "protocol_signature=excluded.protocol_signature, metrics=excluded.metrics, "
             "data_digest=excluded.data_digest, pinned=excluded.pinned, verified=excluded.verified, "
-            "n_pairs=excluded.n_pairs, started_at=excluded.started_at, finished_at=NULL",
+            "in_setting=excluded.in_setting, n_pairs=excluded.n_pairs, "
+            "started_at=excluded.started_at, finished_at=NULL",
             (
                 run_id,
                 benchmark,
@@ -401,6 +411,7 @@ class Store:
                 info.get("data_digest"),
                 None if info.get("pinned") is None else int(bool(info["pinned"])),
                 None if info.get("verified") is None else int(bool(info["verified"])),
+                None if info.get("in_setting") is None else int(bool(info["in_setting"])),
                 info.get("n_pairs"),
                 time.time(),
             ),
@@ -449,7 +460,7 @@ class Store:
         ).fetchall()
         out = []
         for row in rows:
-            d = _with_v2_columns("run_benchmarks", dict(row))
+            d = _with_added_columns("run_benchmarks", dict(row))
             d["metrics"] = json.loads(d["metrics"] or "[]")
             d["complexity"] = json.loads(d.pop("complexity_json") or "null")
             out.append(d)
@@ -512,15 +523,15 @@ class Store:
         ).fetchall()
         out = []
         for row in rows:
-            d = _with_v2_columns("results", dict(row))
+            d = _with_added_columns("results", dict(row))
             d["metrics"] = json.loads(d.pop("metrics_json") or "null") or {}
             out.append(d)
         return out
 
 
-def _with_v2_columns(table: str, row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` with the version-2 columns of ``table`` (NULL when read from a version-1 store)."""
-    for name, column, _ in _V2_COLUMNS:
+def _with_added_columns(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every added column of ``table`` (NULL when read from an older store)."""
+    for _, name, column, _ in _ADDED_COLUMNS:
         if name == table:
             row.setdefault(column, None)
     return row

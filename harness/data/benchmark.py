@@ -258,6 +258,9 @@ class Benchmark:
     name = property(lambda self: self.manifest.name, doc="Benchmark name.")
     task = property(lambda self: self.manifest.task, doc="Task label (e.g. derain).")
     setting = property(lambda self: self.manifest.setting, doc="universal or zero-shot.")
+    degradations = property(
+        lambda self: tuple(self.manifest.degradations), doc="Degradations the manifest lists."
+    )
     has_gt = property(lambda self: self.manifest.has_gt, doc="Whether targets exist.")
     protocol = property(lambda self: self.manifest.protocol, doc="Metric protocol name.")
     pinned = property(lambda self: self.lock is not None, doc="Whether a lock pins the files.")

@@ -6,6 +6,10 @@ protocol's quantisation is applied) or uint8 HxWx3 (already quantised, e.g. read
 clamped (as every reference does); anything further out is an error, as are NaN/inf, wrong
 shapes or channel counts, other dtypes (16-bit...) and empty images. The ``IQA_METRICS`` of the
 opt-in ``iqa-*`` protocols are pyiqa's, scored on the quantised uint8 image.
+
+A protocol with ``input_crop`` centre-crops every image it is given (restored, target, degraded)
+to that multiple first: a no-op for the runner's outputs, whose inputs were cropped before
+restoring, and the upstream geometry for ``harness score`` against full-size ground truth.
 """
 
 from __future__ import annotations
@@ -62,6 +66,20 @@ def _crop(x: np.ndarray, border: int) -> np.ndarray:
     return x[border:-border, border:-border] if border else x
 
 
+def centre_crop(x: Any, multiple: int) -> Any:
+    """``x`` (an HxWxC array or a [..., H, W] tensor) centre-cropped to a multiple of ``multiple``
+    (``harness.padding.centre_crop_box``); unchanged when ``multiple`` is 0."""
+    if not multiple:
+        return x
+    from harness.padding import centre_crop_box
+
+    if isinstance(x, np.ndarray):
+        rows, cols = centre_crop_box(x.shape[0], x.shape[1], multiple)
+        return x[rows, cols]
+    rows, cols = centre_crop_box(int(x.shape[-2]), int(x.shape[-1]), multiple)
+    return x[..., rows, cols]
+
+
 def score_image(
     protocol: Protocol,
     restored: np.ndarray,
@@ -72,13 +90,14 @@ def score_image(
 ) -> dict[str, float]:
     """Every metric of ``protocol`` for one image; PSNR of identical images is ``inf``."""
     restored = _check(restored, "restored", name, allow_float=True)
+    restored = centre_crop(restored, protocol.input_crop)
     if restored.dtype != np.uint8:
         restored = quantize(restored, protocol.quantize, protocol.jpeg_quality)
     scores: dict[str, float] = {}
     if protocol.needs_target:
         if target is None:
             raise _fail(name, "target", f"is missing; protocol {protocol.name} needs ground truth")
-        target = _check(target, "target", name, allow_float=False)
+        target = centre_crop(_check(target, "target", name, allow_float=False), protocol.input_crop)
         if target.shape != restored.shape:
             if protocol.gt_resize == "matlab-bicubic":
                 target = imresize(target, restored.shape[:2])
@@ -114,6 +133,7 @@ def score_image(
         if degraded is None:
             raise _fail(name, "degraded", f"is missing; protocol {protocol.name} needs it for LOE")
         degraded = _check(degraded, "degraded", name, allow_float=False)
+        degraded = centre_crop(degraded, protocol.input_crop)
         if degraded.shape != restored.shape:
             raise _fail(
                 name, "restored", f"has shape {restored.shape} but degraded has {degraded.shape}"
@@ -144,6 +164,10 @@ def score_batch(
     if not isinstance(restored, torch.Tensor) or restored.ndim != 4 or restored.shape[1] != 3:
         shape = tuple(restored.shape) if hasattr(restored, "shape") else type(restored).__name__
         raise HarnessError(f"restored batch has shape {shape}; need a [B,3,H,W] tensor")
+    restored, target, degraded = (
+        None if x is None else centre_crop(x, protocol.input_crop)
+        for x in (restored, target, degraded)
+    )
     for role, other in (("target", target), ("degraded", degraded)):
         if other is not None and tuple(other.shape) != tuple(restored.shape):
             raise HarnessError(

@@ -1,11 +1,15 @@
 """Named metric protocols: every number the harness reports says exactly how it was computed.
 
 A :class:`Protocol` fixes the colour space, the quantisation of the restored image, the border
-crop, the ground-truth resize rule, the SSIM variant, the aggregation and the data range. Its
+crop, the ground-truth resize rule, the SSIM variant, the aggregation and the data range, and,
+for the official test scripts that do it, a centre crop of input and ground truth before
+restoration (``input_crop``; the default protocols never modify the ground truth). Its
 ``signature`` is a short string recorded with every number (the idea of sacrebleu's signatures).
 Sources of each built-in convention: DiffUIR (CVPR 2024, github.com/iSEE-Laboratory/DiffUIR)
 test.py / eval/SOTS.m / test_udc.py; BasicSR (github.com/XPixelGroup/BasicSR) psnr_ssim.py;
-MATLAB psnr/ssim/rgb2gray; scikit-image ``structural_similarity`` defaults (PromptIR, AirNet).
+MATLAB psnr/ssim/rgb2gray; scikit-image ``structural_similarity`` defaults (PromptIR, AirNet);
+PromptIR (github.com/va1shn9v/PromptIR) and AdaIR (github.com/c-yn/AdaIR) test.py with
+utils/dataset_utils.py ``crop_img(base=16)`` and utils/val_utils.py ``compute_psnr_ssim``.
 The opt-in ``iqa-*`` protocols score metrics the harness does not compute itself through pyiqa.
 """
 
@@ -72,6 +76,9 @@ class Protocol(BaseModel):
     ssim: SSIMVariant | None = None
     aggregation: Aggregation = "mean"
     data_range: float = Field(default=255.0, gt=0)
+    input_crop: int = Field(default=0, ge=0)
+    """Centre-crop input and ground truth to a multiple of this before restoring (0: never), as
+    :func:`harness.padding.centre_crop_box` places it; the restorer sees the cropped input."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:
@@ -119,6 +126,8 @@ class Protocol(BaseModel):
             parts.append("backend:pyiqa")
         if self.data_range != 255.0:
             parts.append(f"range:{self.data_range:g}")
+        if self.input_crop:
+            parts.append(f"in+gt:centre-crop-x{self.input_crop}")
         return "|".join(parts)
 
 
@@ -181,6 +190,17 @@ _BUILTIN = (
         quantize="none",
         ssim="uniform7-sample-valid",
         data_range=1.0,
+    ),
+    Protocol(
+        name="official-crop16-skimage",
+        summary="PromptIR/AdaIR test.py: input and GT centre-cropped to x16 before restoring, "
+        "then skimage PSNR/SSIM defaults on clipped float RGB, data_range 1",
+        metrics=("psnr", "ssim"),
+        color="rgb",
+        quantize="none",
+        ssim="uniform7-sample-valid",
+        data_range=1.0,
+        input_crop=16,
     ),
     Protocol(
         name="nr-niqe",

@@ -33,14 +33,27 @@ def _latex_escape(text: str) -> str:
 
 
 def _latex_main(table: Any) -> str:
-    from harness.report.tables import UNVERIFIED_MARK, footnotes, format_cell
+    from harness.report.tables import (
+        OUT_OF_SETTING_MARK,
+        TASK_ROUTED_MARK,
+        UNVERIFIED_MARK,
+        footnotes,
+        format_cell,
+    )
+
+    marks = {
+        UNVERIFIED_MARK: "$^\\dagger$",
+        OUT_OF_SETTING_MARK: "$^\\S$",
+        TASK_ROUTED_MARK: "$^\\ddagger$",
+    }
 
     cols = list(table.mean.columns)
     lines = [
         "\\begin{table}[t]",
         "\\centering",
         f"\\caption{{Suite {_latex_escape(table.suite)}: mean with 95\\% bootstrap interval; "
-        "best of each column (one benchmark under one protocol) in bold.}}",
+        "best of each column (one benchmark under one protocol) in bold, among rows not "
+        "task-routed.}}",
         "\\begin{tabular}{l" + "r" * len(cols) + "}",
         "\\toprule",
         "Method & "
@@ -57,11 +70,18 @@ def _latex_main(table: Any) -> str:
                 )
             )
             text = f"\\textbf{{{text}}}" if table.best.get(c) == label else text
-            cells.append(text + ("$^\\dagger$" if table.unverified(label, c) else ""))
-        lines.append(_latex_escape(str(label)) + " & " + " & ".join(cells) + " \\\\")
+            text += marks[UNVERIFIED_MARK] if table.unverified(label, c) else ""
+            cells.append(
+                text + (marks[OUT_OF_SETTING_MARK] if table.out_of_setting(label, c) else "")
+            )
+        row = _latex_escape(str(label))
+        row += marks[TASK_ROUTED_MARK] if label in table.task_routed else ""
+        lines.append(row + " & " + " & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     for note in footnotes(table):
-        note = _latex_escape(note).replace(UNVERIFIED_MARK, "$^\\dagger$")
+        note = _latex_escape(note)
+        for mark, tex in marks.items():
+            note = note.replace(mark, tex)
         lines.append(f"\\\\[2pt]{{\\scriptsize\\texttt{{{note}}}}}")
     lines.append("\\end{table}")
     return "\n".join(lines)

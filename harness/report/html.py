@@ -13,6 +13,10 @@ import pandas as pd
 from harness.report.figures import Figure, crop_png_base64
 from harness.report.tables import (
     DATA_STATUS_NOTES,
+    OUT_OF_SETTING_MARK,
+    OUT_OF_SETTING_NOTE,
+    TASK_ROUTED_MARK,
+    TASK_ROUTED_NOTE,
     UNVERIFIED_MARK,
     Column,
     MainTable,
@@ -53,7 +57,8 @@ def _spans(cols: list[Column], depth: int) -> list[tuple[str, int]]:
 
 
 def main_table_html(table: MainTable) -> str:
-    """A main table as HTML (group, benchmark, protocol, metric headers), each column's best bold."""
+    """A main table as HTML (group, benchmark, protocol, metric headers), each column's best bold;
+    out-of-setting cells greyed (class ``oos``), task-routed rows marked (class ``task-routed``)."""
     cols = list(table.mean.columns)
     out = ['<table class="main"><thead><tr><th rowspan="4">method</th>']
     for depth in (1, 2, 3):
@@ -65,7 +70,13 @@ def main_table_html(table: MainTable) -> str:
     ]
     out.append("</tr></thead><tbody>")
     for label in table.mean.index:
-        out.append(f"<tr><th>{_esc(label)}</th>")
+        if label in table.task_routed:
+            out.append(
+                f'<tr class="task-routed"><th title="{_esc(TASK_ROUTED_NOTE)}">{_esc(label)} '
+                f'<span class="mark">{TASK_ROUTED_MARK}</span></th>'
+            )
+        else:
+            out.append(f"<tr><th>{_esc(label)}</th>")
         for c in cols:
             text = format_cell(
                 table.mean.loc[label, c], table.lo.loc[label, c], table.hi.loc[label, c], c[3]
@@ -82,7 +93,13 @@ def main_table_html(table: MainTable) -> str:
             body = _esc(text)
             if table.best.get(c) == label:
                 body = f"<b>{body}</b>"
-            out.append(f"<td>{body}{extra}</td>")
+            if table.out_of_setting(label, c):
+                extra += f' <span class="mark">{OUT_OF_SETTING_MARK}</span>'
+                out.append(
+                    f'<td class="oos" title="{_esc(OUT_OF_SETTING_NOTE)}">{body}{extra}</td>'
+                )
+            else:
+                out.append(f"<td>{body}{extra}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)

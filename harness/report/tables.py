@@ -7,7 +7,14 @@ Conventions (stated in every rendered table):
 - a column is one (group, benchmark, protocol, metric): numbers scored under two protocols never
   share a column, and "best" is chosen within a column only - the highest mean for
   higher-is-better metrics and the lowest for the others, as harness.metrics.protocols'
-  ``METRIC_HIGHER_IS_BETTER`` says (a metric it does not list is an error);
+  ``METRIC_HIGHER_IS_BETTER`` says (a metric it does not list is an error) - among the rows that
+  are not task-routed;
+- a row whose method was given the task label (``runs.blind`` = 0) is "task-routed" and carries
+  ``TASK_ROUTED_MARK``: it is scored but never "best", since the others restore blind;
+- a cell where the checkpoint's training setting does not cover the benchmark
+  (``run_benchmarks.in_setting`` = 0) is "out of setting": still scored, competing for "best",
+  and carrying ``OUT_OF_SETTING_MARK`` (greyed in HTML); NULL (no setting declared, or stored
+  before it was recorded) marks nothing;
 - the group is the benchmark's task, or "zero-shot" for zero-shot benchmarks (``task_group``);
 - every (benchmark, protocol) has a footnote: its protocol signature and whether the data it scored
   was verified against the lock; cells scored on unverified data carry ``UNVERIFIED_MARK``.
@@ -36,6 +43,16 @@ CI_LEVEL = 0.95
 
 ZERO_SHOT = "zero-shot"
 UNVERIFIED_MARK = "\u2020"
+OUT_OF_SETTING_MARK = "\u00a7"
+TASK_ROUTED_MARK = "\u2021"
+
+OUT_OF_SETTING_NOTE = (
+    "out of setting: the checkpoint was not trained on this benchmark's degradations (still scored)"
+)
+TASK_ROUTED_NOTE = (
+    "task-routed: the method was given the benchmark's task label (not blind), so its row is "
+    "never marked best"
+)
 
 #: What each data status says about the digest stored with a benchmark (see ``data_status``).
 DATA_STATUS_NOTES = {
@@ -65,6 +82,13 @@ def task_group(task: str | None, setting: str | None) -> str:
     existed hold NULL and count as universal.
     """
     return ZERO_SHOT if setting == ZERO_SHOT else (task or "-")
+
+
+def known_flag(value: Any) -> bool | None:
+    """A stored 0/1 flag as a bool; None for NULL (pandas reads it as NaN or None)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return bool(value)
 
 
 def data_status(pinned: int | None, verified: int | None) -> str:
@@ -168,11 +192,23 @@ class MainTable:
     data: dict[tuple[str, str], dict[str, str]]
     """(benchmark, protocol) -> method label -> data status (``data_status``)."""
     best: dict[Column, str]
-    """column -> label of the best row."""
+    """column -> label of the best row (task-routed rows excluded)."""
+    in_setting: dict[tuple[str, str], bool] = field(default_factory=dict)
+    """(method label, benchmark) -> whether the checkpoint's setting covers it (when recorded)."""
+    task_routed: frozenset[str] = frozenset()
+    """Labels of the rows whose method was given the task label (not blind)."""
 
     def unverified(self, label: str, col: Column) -> bool:
         """Whether the cell was scored on data that did not match the benchmark's lock."""
         return self.data.get((col[1], col[2]), {}).get(label) == "unverified"
+
+    def out_of_setting(self, label: str, col: Column) -> bool:
+        """Whether the cell's checkpoint was not trained for the benchmark (recorded as such)."""
+        return self.in_setting.get((label, col[1])) is False
+
+    def row_label(self, label: str) -> str:
+        """The row's label as shown: task-routed rows carry ``TASK_ROUTED_MARK``."""
+        return f"{label} {TASK_ROUTED_MARK}" if label in self.task_routed else label
 
 
 def _column_order(b: Any) -> tuple[bool, str, str, str]:
@@ -192,7 +228,11 @@ def main_tables(data: ReportData) -> list[MainTable]:
         columns: list[Column] = []
         signatures: dict[tuple[str, str], str] = {}
         statuses: dict[tuple[str, str], dict[str, str]] = {}
+        in_setting: dict[tuple[str, str], bool] = {}
         for b in sorted(bench.itertuples(), key=_column_order):
+            flag = known_flag(getattr(b, "in_setting", None))
+            if flag is not None:
+                in_setting[(label_of[b.run_id], b.benchmark)] = flag
             key = (b.benchmark, b.protocol)
             if signatures.setdefault(key, b.protocol_signature) != b.protocol_signature:
                 raise HarnessError(
@@ -233,13 +273,26 @@ def main_tables(data: ReportData) -> list[MainTable]:
                 frames["hi"].loc[label, col] = hi
                 frames["n"].loc[label, col] = values.size
                 frames["failed"].loc[label, col] = int((group["status"] == "failed").sum())
+        routed = frozenset(
+            r.label
+            for r in suite_runs.itertuples()
+            if known_flag(getattr(r, "blind", None)) is False
+        )
         best = {}
         for col in columns:
-            series = frames["mean"][col].dropna()
+            series = frames["mean"][col].drop(index=list(routed)).dropna()
             if len(series) > 1:
                 best[col] = series.idxmax() if higher_is_better(col[3]) else series.idxmin()
         tables.append(
-            MainTable(str(suite), **frames, signatures=signatures, data=statuses, best=best)
+            MainTable(
+                str(suite),
+                **frames,
+                signatures=signatures,
+                data=statuses,
+                best=best,
+                in_setting=in_setting,
+                task_routed=routed,
+            )
         )
     return tables
 
@@ -259,6 +312,10 @@ def footnotes(table: MainTable) -> list[str]:
             f"{UNVERIFIED_MARK} scored on data that did not match the benchmark's lock "
             "(unverified): not the benchmark's numbers"
         )
+    if any(v is False for v in table.in_setting.values()):
+        lines.append(f"{OUT_OF_SETTING_MARK} {OUT_OF_SETTING_NOTE}")
+    if table.task_routed:
+        lines.append(f"{TASK_ROUTED_MARK} {TASK_ROUTED_NOTE}")
     return lines
 
 
@@ -275,7 +332,8 @@ def format_cell(mean: float, lo: float, hi: float, metric: str) -> str:
 
 
 def main_table_text(table: MainTable) -> pd.DataFrame:
-    """The table as ``mean [CI]`` strings, with ``(k failed)`` and the unverified mark appended."""
+    """The table as ``mean [CI]`` strings, with ``(k failed)`` and the unverified and
+    out-of-setting marks appended; task-routed row labels carry their mark."""
     out = pd.DataFrame(index=table.mean.index, columns=table.mean.columns, dtype=object)
     for label in out.index:
         for col in out.columns:
@@ -290,8 +348,10 @@ def main_table_text(table: MainTable) -> pd.DataFrame:
                 text += f" ({int(failed)} failed)"
             if table.unverified(label, col):
                 text += f" {UNVERIFIED_MARK}"
+            if table.out_of_setting(label, col):
+                text += f" {OUT_OF_SETTING_MARK}"
             out.loc[label, col] = text
-    return out
+    return out.rename(index=table.row_label)
 
 
 def complexity_table(data: ReportData) -> pd.DataFrame:
@@ -469,6 +529,8 @@ def flat_main_table(table: MainTable) -> pd.DataFrame:
                     "failed": table.failed.loc[label, col],
                     "protocol_signature": table.signatures[(col[1], col[2])],
                     "data": table.data[(col[1], col[2])].get(label),
+                    "in_setting": table.in_setting.get((label, col[1])),
+                    "task_routed": label in table.task_routed,
                 }
             )
     return pd.DataFrame(rows)

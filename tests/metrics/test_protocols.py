@@ -17,6 +17,7 @@ SHARED_NAMES = [
     "basicsr-rgb",
     "matlab",
     "skimage-rgb",
+    "official-crop16-skimage",
     "nr-niqe",
     "nr-niqe-loe",
 ]

@@ -34,6 +34,8 @@ BENCHMARKS = {
     "fx-dehaze": ("dehaze", [(16, 16), (24, 16), (16, 16), (24, 16), (16, 16), (16, 16)], 2),
 }
 ABSENT = "fx-absent"
+DEGRADATIONS = {"fx-derain": ("rain",), "fx-dehaze": ()}
+"""What each fixture manifest lists: fx-derain is judged by its degradation, fx-dehaze by its task."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class FakeBenchmark:
     pairs: list[Pair]
     protocol: str = "fx-rgb"
     setting: str | None = "universal"
+    degradations: tuple[str, ...] = ()
     preprocess: frozenset[str] = field(default_factory=frozenset)
     lock_digest: str | None = "fixture-digest"
     pinned: bool = True
@@ -70,6 +73,7 @@ class FakeProtocol:
         "fx-rgb: RGB uint8 (clamp, round-half-even); PSNR peak 255; SSIM skimage gaussian sigma 1.5"
     )
     metrics: tuple[str, ...] = ("psnr", "ssim")
+    input_crop: int = 0
 
 
 def write_fixtures(root: Path) -> dict[str, FakeBenchmark]:
@@ -94,7 +98,7 @@ def write_fixtures(root: Path) -> dict[str, FakeBenchmark]:
                     Image.fromarray(degraded).save(inp)
                 Image.fromarray(gt).save(tgt)
             pairs.append(Pair(f"{i:03d}", inp, tgt, sha256_file(inp), sha256_file(tgt)))
-        out[name] = FakeBenchmark(name, task, pairs)
+        out[name] = FakeBenchmark(name, task, pairs, degradations=DEGRADATIONS[name])
     return out
 
 
@@ -177,8 +181,38 @@ class Broken(Restorer):
         return batch.images.clone()
 
 
+class Trained(Restorer):
+    """Identity whose "checkpoint" declares the training setting given by option ``tasks``
+    (comma-separated; empty: no setting declared), as LearnedRestorer does from a weights entry."""
+
+    name = "trained"
+    loads_weights = False
+    option_specs: ClassVar[dict[str, Option]] = {"tasks": Option(str, "", "trained tasks")}
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        tasks = [t for t in str(options.get("tasks", "")).split(",") if t]
+        self.training_setting = {"tasks": tasks, "datasets": [], "label": ""} if tasks else None
+
+    def restore(self, batch: ImageBatch) -> torch.Tensor:
+        return batch.images.clone()
+
+
+class TaskRouted(Restorer):
+    """A non-blind method (given the task label); a batch without the label fails."""
+
+    name = "task-routed"
+    blind = False
+    tasks = ("derain", "dehaze")
+
+    def restore(self, batch: ImageBatch) -> torch.Tensor:
+        if batch.task not in self.tasks:
+            raise RuntimeError(f"task-routed got task {batch.task!r}")
+        return batch.images.clone()
+
+
 TEST_METHODS: dict[str, type[Restorer]] = {
-    c.name: c for c in (SlowIdentity, BoxBlur, Jitter, Broken)
+    c.name: c for c in (SlowIdentity, BoxBlur, Jitter, Broken, Trained, TaskRouted)
 }
 
 

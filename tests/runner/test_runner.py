@@ -296,3 +296,59 @@ def test_peak_memory_is_measured_per_benchmark(tmp_path, fixture_benchmarks, mon
             for b in s.benchmarks([summary.run_id])
         }
     assert peaks["fx-derain"] >= 64 << 20 > peaks["fx-dehaze"]
+
+
+def _in_setting_and_blind(store_path: Path, run_id: int) -> tuple[dict[str, int | None], object]:
+    with Store(store_path) as s:
+        benches = {b["benchmark"]: b["in_setting"] for b in s.benchmarks([run_id])}
+        (row,) = s.runs([run_id])
+    return benches, row["blind"]
+
+
+@pytest.mark.parametrize(
+    ("tasks", "expected"),
+    [
+        # fx-derain lists degradation "rain" (covered by derain); fx-dehaze lists none: its task
+        ("derain", {"fx-derain": 1, "fx-dehaze": 0}),
+        ("dehaze", {"fx-derain": 0, "fx-dehaze": 1}),
+        ("derain,dehaze", {"fx-derain": 1, "fx-dehaze": 1}),
+        ("", {"fx-derain": None, "fx-dehaze": None}),  # no setting declared: NULL
+    ],
+)
+def test_the_run_records_whether_the_training_setting_covers_each_benchmark(
+    tmp_path, fixture_benchmarks, tasks, expected
+):
+    summary = run(_config(tmp_path, method="trained", options={"tasks": tasks}))
+    benches, blind = _in_setting_and_blind(tmp_path / "s.sqlite", summary.run_id)
+    assert benches == expected
+    assert blind == 1
+
+
+def test_a_method_without_a_training_setting_attribute_stores_null(tmp_path, fixture_benchmarks):
+    summary = run(_config(tmp_path, method="box-blur", suite="fx-derain"))
+    benches, blind = _in_setting_and_blind(tmp_path / "s.sqlite", summary.run_id)
+    assert benches == {"fx-derain": None} and blind == 1
+
+
+def test_a_non_blind_method_is_recorded_as_such_and_gets_the_task(tmp_path, fixture_benchmarks):
+    summary = run(_config(tmp_path, method="task-routed", suite="fx-derain"))
+    _, blind = _in_setting_and_blind(tmp_path / "s.sqlite", summary.run_id)
+    assert blind == 0
+    rows = _metrics(tmp_path / "s.sqlite", summary.run_id)
+    assert {status for status, _ in rows.values()} == {"ok"}
+
+
+@pytest.mark.parametrize(("bench", "expected"), [("mini-derain", 1), ("mini-zeroshot", 0)])
+def test_real_manifests_judge_the_setting_by_their_degradations(tmp_path, bench, expected):
+    # mini-zeroshot's task label is derain, but it lists haze + rain: a derain-only checkpoint
+    # does not cover it (harness.tasks.within_setting)
+    from dataclasses import replace
+
+    from harness.runner import default_collaborators
+
+    layers = replace(default_collaborators(), methods=fakes.create_method)
+    cfg = _config(tmp_path, method="trained", suite=bench, limit=1, flops=False)
+    cfg.options = {"tasks": "derain"}
+    summary = run(cfg, collaborators=layers)
+    benches, _ = _in_setting_and_blind(tmp_path / "s.sqlite", summary.run_id)
+    assert benches == {bench: expected}

@@ -21,6 +21,7 @@ FIELDS = {
     "steps": None,
     "device": "cpu",
     "batch_size": 1,
+    "blind": True,
     "options": {"steps": 3},
     "package_version": "0.1.0",
     "torch_version": "2.0",
