@@ -78,7 +78,6 @@ class LearnedRestorer(Restorer):
         self.weights_path: str | None = None
         self.weights_sha256: str | None = None
         self.weights_entry: str | None = None
-        self.training_setting: dict[str, Any] | None = None
         self.params_stored: int | None = None
         self.network = self._build().to(device).eval()
 
@@ -111,8 +110,7 @@ class LearnedRestorer(Restorer):
         self.weights_path = str(resolved.path)
         self.weights_sha256 = sha
         self.weights_entry = entry.name if entry else None
-        if entry is not None and entry.setting is not None:
-            self.training_setting = entry.setting.model_dump(mode="json")
+        self.adopt_training_setting(entry)
         used = sum(int(v.numel()) for v in network.parameters())
         self.params_stored = used + sum(int(v.numel()) for v in adapted.dropped.values())
         return network
@@ -234,7 +232,6 @@ class LearnedRestorer(Restorer):
             weights_entry=self.weights_entry,
             weights_sha256=self.weights_sha256,
             random_init=self.random_init,
-            training_setting=self.training_setting,
             params_stored=self.params_stored,
             pad=f"reflect to a multiple of {self.pad_multiple}, cropped back",
         )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from harness.training import TrainConfig
+    from harness.weights.schema import WeightsEntry
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class Restorer(ABC):
         from harness.errors import HarnessError, UnknownNameError
 
         self.variant = variant or self.default_variant
+        self.training_setting: dict[str, Any] | None = None
+        """The tasks/data the loaded checkpoint was trained on (None: not declared)."""
         if self.variant not in self.variants:
             raise UnknownNameError(f"{self.name} variant", self.variant, self.variants)
         if weights is not None and not self.loads_weights:
@@ -147,6 +150,11 @@ class Restorer(ABC):
 
         raise HarnessError(f"method {cls.name!r} cannot be trained by the harness")
 
+    def adopt_training_setting(self, entry: WeightsEntry | None) -> None:
+        """Take the loaded checkpoint's declared training setting (reports grey cells outside it)."""
+        setting = entry.setting if entry is not None else None
+        self.training_setting = setting.model_dump(mode="json") if setting is not None else None
+
     def provenance(self) -> dict[str, Any]:
         """What a run records about this restorer: name, variant, weights and their sha256."""
         return {
@@ -154,5 +162,6 @@ class Restorer(ABC):
             "variant": self.variant,
             "weights": self.weights,
             "weights_sha256": None,
+            "training_setting": self.training_setting,
             "options": {k: v for k, v in self.options.items() if isinstance(v, int | float | str)},
         }

@@ -419,7 +419,7 @@ class _Job:
         """Whether the restorer's checkpoint training setting covers ``bench`` (None: undeclared)."""
         from harness.tasks import within_setting
 
-        setting = getattr(self.restorer, "training_setting", None)
+        setting = self.restorer.training_setting
         if not setting or setting.get("tasks") is None:
             return None
         return within_setting(setting["tasks"], bench.task, bench.degradations)

@@ -130,3 +130,17 @@ def test_shipped_weights_match_the_manifest() -> None:
     assert path.is_file()
     assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert entry["default"] is True and entry["variant"] == "t"
+
+
+def test_runs_record_whether_the_training_setting_covers_each_benchmark(store: Path) -> None:
+    con = sqlite3.connect(store)
+    rows = con.execute(
+        "select r.method, b.benchmark, b.in_setting from run_benchmarks b "
+        "join runs r on r.run_id = b.run_id"
+    ).fetchall()
+    # diffuir-t-mini declares the five tasks: mini-zeroshot mixes haze and rain (both in them);
+    # mini-real also lists noise, defocus and a colour cast (outside them). Classical methods
+    # declare no training setting.
+    diffuir = {bench: flag for method, bench, flag in rows if method == "diffuir"}
+    assert diffuir == {**dict.fromkeys((*TASK_BENCHMARKS, "mini-zeroshot"), 1), "mini-real": 0}
+    assert {flag for method, _, flag in rows if method != "diffuir"} == {None}

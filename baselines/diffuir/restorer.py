@@ -125,6 +125,7 @@ class DiffUIR(Restorer):
         self.weights_origin = loaded.origin
         self.weights_entry = resolved.entry.name if resolved.entry else None
         self.weights_path = str(resolved.path)
+        self.adopt_training_setting(resolved.entry)
         return unet
 
     @classmethod
