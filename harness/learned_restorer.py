@@ -162,7 +162,7 @@ class LearnedRestorer(Restorer):
                     f"{self.name} variant {self.variant} loads one checkpoint per task; "
                     f"--weights {self.weights!r} does not say which task a file is for",
                     hint=f"pass --weights {example} (any task left out uses its default file), "
-                    f"or run one checkpoint with --variant {' or '.join(route.values())}",
+                    f"or run one checkpoint with --variant {' or --variant '.join(route.values())}",
                 )
             if task not in route:
                 raise HarnessError(
@@ -182,6 +182,8 @@ class LearnedRestorer(Restorer):
         if not self.random_init:
             self.weights_path = ",".join(f"{t}={n.path}" for t, n in self.routed.items())
             self.weights_sha256 = ",".join(f"{t}={n.sha256}" for t, n in self.routed.items())
+            if any(n.entry for n in self.routed.values()):
+                self.weights_entry = ",".join(f"{t}={n.entry}" for t, n in self.routed.items())
             self.params_stored = sum(n.params_stored or 0 for n in self.routed.values())
             self.training_setting = self.routed_setting()
         return nn.ModuleDict({task: loaded.network for task, loaded in self.routed.items()})
@@ -195,7 +197,10 @@ class LearnedRestorer(Restorer):
             for name in (task, *setting.get("tasks", ())):
                 tasks += [name] if name not in tasks else []
             datasets += [d for d in setting.get("datasets", ()) if d not in datasets]
-        parts = ", ".join(f"{task} -> {self.routes[self.variant][task]}" for task in self.routed)
+        parts = ", ".join(
+            f"{task} -> {loaded.entry or self.routes[self.variant][task]}"
+            for task, loaded in self.routed.items()
+        )
         return {"tasks": tasks, "datasets": datasets, "label": f"task-routed ({parts})"}
 
     @classmethod
@@ -269,11 +274,11 @@ class LearnedRestorer(Restorer):
         from harness.training import train_supervised
 
         if config.variant in cls.routes:
-            singles = ", ".join(dict.fromkeys(cls.routes[config.variant].values()))
+            singles = " or --variant ".join(dict.fromkeys(cls.routes[config.variant].values()))
             raise HarnessError(
                 f"{cls.name} variant {config.variant} routes several checkpoints by task; "
                 "train one of them",
-                hint=f"train --variant {singles.replace(', ', ' or --variant ')}",
+                hint=f"train --variant {singles}",
             )
         if config.crop % cls.pad_multiple:
             raise HarnessError(
@@ -311,13 +316,18 @@ class LearnedRestorer(Restorer):
         if batch.task in self.routed:
             return self.network[batch.task]
         route = ", ".join(f"{t} -> {v}" for t, v in self.routes[self.variant].items())
-        singles = [v for v in self.variants if v not in self.routes]
-        what = "no task label" if batch.task is None else f"task {batch.task!r}"
+        singles = " or --variant ".join(v for v in self.variants if v not in self.routes)
+        if batch.task is None:
+            raise HarnessError(
+                f"{self.name} variant {self.variant} picks its checkpoint by the batch's task, "
+                f"and no task was given (routes: {route})",
+                hint=f"measure or run one checkpoint instead: --variant {singles}",
+            )
         raise HarnessError(
             f"{self.name} variant {self.variant} routes each batch by its task and has no "
-            f"checkpoint for {what} (routes: {route})",
+            f"checkpoint for task {batch.task!r} (routes: {route})",
             hint=f"run it on {', '.join(self.routed)} benchmarks, or pick one checkpoint for every "
-            f"benchmark with --variant {' or --variant '.join(singles)} (out of its setting)",
+            f"benchmark with --variant {singles} (out of its setting)",
         )
 
     def forward(self, images: torch.Tensor, batch: ImageBatch) -> torch.Tensor:

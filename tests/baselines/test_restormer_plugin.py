@@ -155,8 +155,12 @@ def test_a_task_without_checkpoint_is_refused_naming_task_and_variants(routed) -
         routed.restore(ImageBatch(images=x, ids=("a",), task="dehaze"))
     assert "routes: derain -> derain, deblur -> deblur" in str(err.value)
     assert "--variant derain or --variant deblur" in (err.value.hint or "")
-    with pytest.raises(HarnessError, match="no checkpoint for no task label"):
+    with pytest.raises(HarnessError, match="by the batch's task, and no task was given") as err:
         routed.restore(ImageBatch(images=x, ids=("a",), task=None))
+    assert (
+        err.value.hint
+        == "measure or run one checkpoint instead: --variant derain or --variant deblur"
+    )
 
 
 def test_default_files_give_the_union_of_both_settings(files, monkeypatch, tmp_path) -> None:
@@ -170,14 +174,20 @@ def test_default_files_give_the_union_of_both_settings(files, monkeypatch, tmp_p
     setting = info["training_setting"]
     assert setting["tasks"] == ["derain", "deblur"]
     assert setting["datasets"] == ["Rain13K train", "GoPro train"]
-    assert setting["label"].startswith("task-routed")
+    assert setting["label"] == (
+        "task-routed (derain -> restormer-deraining, deblur -> restormer-motion-deblurring)"
+    )
+    assert info["weights_entry"] == (
+        "derain=restormer-deraining,deblur=restormer-motion-deblurring"
+    )
     entries = {t: r["weights_entry"] for t, r in info["routes"].items()}
     assert entries == {"derain": "restormer-deraining", "deblur": "restormer-motion-deblurring"}
 
 
 def test_routed_weights_must_name_their_task(files) -> None:
-    with pytest.raises(HarnessError, match="does not say which task a file is for"):
+    with pytest.raises(HarnessError, match="does not say which task a file is for") as err:
         RestormerRestorer(weights=str(files["derain"]))
+    assert "--variant derain or --variant deblur" in (err.value.hint or "")
     with pytest.raises(HarnessError, match="routes no task 'dehaze'"):
         RestormerRestorer(weights=f"dehaze={files['derain']}")
 
@@ -201,3 +211,12 @@ def test_a_file_of_another_name_needs_its_variant(files, tmp_path) -> None:
     assert err.value.hint == "add it with --variant derain or --variant deblur"
     added = add_weights("restormer", renamed, variant="derain")
     assert (added.outcome, added.entry.variant) == ("added", "derain")
+
+
+def test_the_routed_variant_is_not_trained(tmp_path) -> None:
+    from harness.train_config import TrainConfig
+
+    config = TrainConfig(method="restormer", variant="routed", steps=1, crop=32)
+    with pytest.raises(HarnessError, match="routes several checkpoints by task") as err:
+        RestormerRestorer.train(config, tmp_path / "run", tmp_path, progress=False)
+    assert err.value.hint == "train --variant derain or --variant deblur"
