@@ -13,12 +13,18 @@
 A plugin declares ``name``, ``variants``, ``signature`` (its name in
 :data:`harness.checkpoints.KNOWN_SIGNATURES`), ``checkpoint_layout``, ``pad_multiple`` and
 :meth:`build_network`; it overrides :meth:`forward` when the network needs more than the image
-(a task route, an instruction) or returns more than one tensor.
+(an instruction) or returns more than one tensor.
+
+Task-specific methods (one checkpoint per task, ``blind = False``) may declare ``routes``: a
+routed variant loads the checkpoint of every task it routes and restores each batch with the
+network its ``task`` names (``--weights derain=FILE,deblur=FILE`` picks the files).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,7 +37,7 @@ from harness.checkpoints import (
 )
 from harness.errors import HarnessError
 from harness.padding import crop_to, pad_to_multiple
-from harness.restorer import ImageBatch, Option, Restorer
+from harness.restorer import ImageBatch, Option, Restorer, training_setting_of
 
 if TYPE_CHECKING:
     import torch
@@ -56,6 +62,18 @@ def as_flag(value: Any, name: str, method: str) -> bool:
     raise HarnessError(f"{method} option {name} must be true or false, got {value!r}")
 
 
+@dataclass(frozen=True)
+class LoadedNetwork:
+    """One network and where its weights came from (None fields: seeded random weights)."""
+
+    network: nn.Module
+    path: str | None = None
+    sha256: str | None = None
+    entry: str | None = None
+    setting: dict[str, Any] | None = None
+    params_stored: int | None = None
+
+
 class LearnedRestorer(Restorer):
     """A restorer around one ``nn.Module`` whose weights come from an (official) checkpoint."""
 
@@ -65,6 +83,8 @@ class LearnedRestorer(Restorer):
     pad_multiple: ClassVar[int] = 1
     """Inputs are reflect-padded at the bottom/right to a multiple of this, outputs cropped back."""
     option_specs: ClassVar[dict[str, Option]] = {"random_init": RANDOM_INIT}
+    routes: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    """Task-routed variants: variant -> {task: the single-checkpoint variant that restores it}."""
 
     def __init__(
         self,
@@ -79,7 +99,15 @@ class LearnedRestorer(Restorer):
         self.weights_sha256: str | None = None
         self.weights_entry: str | None = None
         self.params_stored: int | None = None
-        self.network = self._build().to(device).eval()
+        self.routed: dict[str, LoadedNetwork] = {}
+        if self.variant in self.routes:
+            self.network = self._build_routed().to(device).eval()
+        else:
+            loaded = self._load(self.variant, self.weights)
+            self.weights_path, self.weights_sha256 = loaded.path, loaded.sha256
+            self.weights_entry, self.training_setting = loaded.entry, loaded.setting
+            self.params_stored = loaded.params_stored
+            self.network = loaded.network.to(device).eval()
 
     @classmethod
     @abstractmethod
@@ -87,16 +115,17 @@ class LearnedRestorer(Restorer):
         """A freshly initialised network of ``variant`` (called under ``torch.device('meta')`` to
         read expected keys and shapes, so it must not touch data)."""
 
-    def _build(self) -> nn.Module:
+    def _load(self, variant: str, weights: str | None) -> LoadedNetwork:
+        """The network of a single-checkpoint ``variant`` with its weights (or seeded random ones)."""
         import torch
 
         if self.random_init:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(RANDOM_INIT_SEED)
-                return self.build_network(self.variant)
+                return LoadedNetwork(self.build_network(variant))
         from harness.weights import resolve_weights
 
-        resolved = resolve_weights(self.name, self.variant, self.weights)
+        resolved = resolve_weights(self.name, variant, weights)
         entry = resolved.entry
         adapted, sha = read_state_dict(
             resolved.path,
@@ -104,16 +133,74 @@ class LearnedRestorer(Restorer):
             expected_sha256=resolved.sha256,
             source=entry.source if entry else None,
         )
-        network = self.build_network(self.variant)
-        self.check(network, adapted, self.variant, str(resolved.path))
+        network = self.build_network(variant)
+        self.check(network, adapted, variant, str(resolved.path))
         network.load_state_dict(adapted.state, strict=True)
-        self.weights_path = str(resolved.path)
-        self.weights_sha256 = sha
-        self.weights_entry = entry.name if entry else None
-        self.adopt_training_setting(entry)
         used = sum(int(v.numel()) for v in network.parameters())
-        self.params_stored = used + sum(int(v.numel()) for v in adapted.dropped.values())
-        return network
+        return LoadedNetwork(
+            network,
+            path=str(resolved.path),
+            sha256=sha,
+            entry=entry.name if entry else None,
+            setting=training_setting_of(entry),
+            params_stored=used + sum(int(v.numel()) for v in adapted.dropped.values()),
+        )
+
+    def _route_weights(self) -> dict[str, str | None]:
+        """Per routed task, the weights given (``derain=FILE,deblur=NAME``) or None (default)."""
+        route = self.routes[self.variant]
+        chosen: dict[str, str | None] = dict.fromkeys(route)
+        if self.weights is None or self.random_init:
+            return chosen
+        example = ",".join(f"{task}=FILE" for task in route)
+        for part in str(self.weights).split(","):
+            task, sep, value = part.partition("=")
+            task, value = task.strip(), value.strip()
+            if not sep or not value:
+                raise HarnessError(
+                    f"{self.name} variant {self.variant} loads one checkpoint per task; "
+                    f"--weights {self.weights!r} does not say which task a file is for",
+                    hint=f"pass --weights {example} (any task left out uses its default file), "
+                    f"or run one checkpoint with --variant {' or --variant '.join(route.values())}",
+                )
+            if task not in route:
+                raise HarnessError(
+                    f"{self.name} variant {self.variant} routes no task {task!r}",
+                    hint=f"it routes {', '.join(route)}: --weights {example}",
+                )
+            chosen[task] = value
+        return chosen
+
+    def _build_routed(self) -> nn.Module:
+        """One network per routed task; provenance records every file and its sha256."""
+        from torch import nn
+
+        route = self.routes[self.variant]
+        weights = self._route_weights()
+        self.routed = {task: self._load(variant, weights[task]) for task, variant in route.items()}
+        if not self.random_init:
+            self.weights_path = ",".join(f"{t}={n.path}" for t, n in self.routed.items())
+            self.weights_sha256 = ",".join(f"{t}={n.sha256}" for t, n in self.routed.items())
+            if any(n.entry for n in self.routed.values()):
+                self.weights_entry = ",".join(f"{t}={n.entry}" for t, n in self.routed.items())
+            self.params_stored = sum(n.params_stored or 0 for n in self.routed.values())
+            self.training_setting = self.routed_setting()
+        return nn.ModuleDict({task: loaded.network for task, loaded in self.routed.items()})
+
+    def routed_setting(self) -> dict[str, Any]:
+        """The union of the routed checkpoints' settings (each at least its own task), labelled."""
+        tasks: list[str] = []
+        datasets: list[str] = []
+        for task, loaded in self.routed.items():
+            setting = loaded.setting or {}
+            for name in (task, *setting.get("tasks", ())):
+                tasks += [name] if name not in tasks else []
+            datasets += [d for d in setting.get("datasets", ()) if d not in datasets]
+        parts = ", ".join(
+            f"{task} -> {loaded.entry or self.routes[self.variant][task]}"
+            for task, loaded in self.routed.items()
+        )
+        return {"tasks": tasks, "datasets": datasets, "label": f"task-routed ({parts})"}
 
     @classmethod
     def check(cls, network: nn.Module, adapted: AdaptedState, variant: str, label: str) -> None:
@@ -129,13 +216,20 @@ class LearnedRestorer(Restorer):
         )
 
     @classmethod
-    def inspect_weights(cls, path: Path) -> str:
-        """The variant whose network the checkpoint fits, checked strictly as loading does."""
+    def inspect_weights(cls, path: Path) -> str | None:
+        """The variant whose network the checkpoint fits, checked strictly as loading does.
+
+        None when several single-checkpoint variants share the architecture (the file does not
+        tell which it is); routed variants hold no single checkpoint and are not candidates.
+        """
         import torch
 
         adapted, _ = read_state_dict(path, cls.checkpoint_layout)
         first_error: CheckpointMismatchError | None = None
+        fits: list[str] = []
         for variant in cls.variants:
+            if variant in cls.routes:
+                continue
             with torch.device("meta"):
                 network = cls.build_network(variant)
             try:
@@ -143,7 +237,11 @@ class LearnedRestorer(Restorer):
             except CheckpointMismatchError as exc:
                 first_error = first_error or exc
                 continue
-            return variant
+            fits.append(variant)
+        if len(fits) == 1:
+            return fits[0]
+        if fits:
+            return None
         assert first_error is not None
         raise first_error
 
@@ -174,6 +272,13 @@ class LearnedRestorer(Restorer):
 
         from harness.training import train_supervised
 
+        if config.variant in cls.routes:
+            singles = " or --variant ".join(dict.fromkeys(cls.routes[config.variant].values()))
+            raise HarnessError(
+                f"{cls.name} variant {config.variant} routes several checkpoints by task; "
+                "train one of them",
+                hint=f"train --variant {singles}",
+            )
         if config.crop % cls.pad_multiple:
             raise HarnessError(
                 f"{cls.name} needs crops divisible by {cls.pad_multiple}; got --crop {config.crop}",
@@ -200,12 +305,33 @@ class LearnedRestorer(Restorer):
         )
 
     def module(self) -> nn.Module:
-        """The network (one call per image)."""
+        """The network (one call per image); a routed variant's networks, one per task."""
         return self.network
 
+    def network_for(self, batch: ImageBatch) -> nn.Module:
+        """The network that restores ``batch``: the only one, or the one its task routes to."""
+        if not self.routed:
+            return self.network
+        if batch.task in self.routed:
+            return self.network[batch.task]
+        route = ", ".join(f"{t} -> {v}" for t, v in self.routes[self.variant].items())
+        singles = " or --variant ".join(v for v in self.variants if v not in self.routes)
+        if batch.task is None:
+            raise HarnessError(
+                f"{self.name} variant {self.variant} picks its checkpoint by the batch's task, "
+                f"and no task was given (routes: {route})",
+                hint=f"measure or run one checkpoint instead: --variant {singles}",
+            )
+        raise HarnessError(
+            f"{self.name} variant {self.variant} routes each batch by its task and has no "
+            f"checkpoint for task {batch.task!r} (routes: {route})",
+            hint=f"run it on {', '.join(self.routed)} benchmarks, or pick one checkpoint for every "
+            f"benchmark with --variant {singles} (out of its setting)",
+        )
+
     def forward(self, images: torch.Tensor, batch: ImageBatch) -> torch.Tensor:
-        """The network on padded images (override for extra inputs or several outputs)."""
-        return self.network(images)
+        """The batch's network on padded images (override for extra inputs or several outputs)."""
+        return self.network_for(batch)(images)
 
     def restore(self, batch: ImageBatch) -> torch.Tensor:
         """Pad to the method's multiple, run, crop back, clamp to [0, 1]."""
@@ -235,4 +361,15 @@ class LearnedRestorer(Restorer):
             params_stored=self.params_stored,
             pad=f"reflect to a multiple of {self.pad_multiple}, cropped back",
         )
+        if self.routed:
+            info["routes"] = {
+                task: {
+                    "variant": self.routes[self.variant][task],
+                    "weights": loaded.path,
+                    "weights_entry": loaded.entry,
+                    "weights_sha256": loaded.sha256,
+                    "training_setting": loaded.setting,
+                }
+                for task, loaded in self.routed.items()
+            }
         return info

@@ -44,6 +44,13 @@ class ImageBatch:
     seed: int = 0
 
 
+def training_setting_of(entry: WeightsEntry | None) -> dict[str, Any] | None:
+    """The training setting a weights entry declares, as runs record it (None: not declared)."""
+    if entry is None or entry.setting is None:
+        return None
+    return entry.setting.model_dump(mode="json")
+
+
 @dataclass(frozen=True)
 class Option:
     """One keyword option a method accepts: its type, its default and a line of help."""
@@ -152,8 +159,7 @@ class Restorer(ABC):
 
     def adopt_training_setting(self, entry: WeightsEntry | None) -> None:
         """Take the loaded checkpoint's declared training setting (reports grey cells outside it)."""
-        setting = entry.setting if entry is not None else None
-        self.training_setting = setting.model_dump(mode="json") if setting is not None else None
+        self.training_setting = training_setting_of(entry)
 
     def provenance(self) -> dict[str, Any]:
         """What a run records about this restorer: name, variant, weights and their sha256."""

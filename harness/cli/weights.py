@@ -41,8 +41,10 @@ def _print_rows(method: str, verify: bool) -> int:
         )
         if state == "missing":
             typer.echo(f"{'':<16} get it from: {entry.source}")
+        if entry.sha256 is not None and entry.sha256_origin is not None:
+            typer.echo(f"{'':<16} pinned sha256{entry.origin_note}")
         if state == "mismatch":
-            typer.echo(f"{'':<16} sha256 {sha} != pinned {pinned_sha256(entry)}")
+            typer.echo(f"{'':<16} sha256 {sha} != pinned {pinned_sha256(entry)}{entry.origin_note}")
         elif verify and sha:
             typer.echo(f"{'':<16} sha256 {sha}")
     return mismatches

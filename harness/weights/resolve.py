@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.checkpoints import verify_sha256
+from harness.checkpoints import ChecksumMismatchError, verify_sha256
 from harness.errors import HarnessError, MissingFileError, UnknownNameError
 from harness.hashing import sha256_file
 from harness.weights.layout import entry_path, manifest_path, method_class
@@ -74,7 +74,7 @@ def _missing(entry: WeightsEntry, path: Path) -> MissingFileError:
     err = MissingFileError(
         f"weights {entry.name!r} ({entry.method} variant {entry.variant})",
         str(path),
-        sha256=pinned,
+        sha256=f"{pinned}{entry.origin_note}" if pinned else None,
         source=entry.source,
         size=entry.size,
         sha256_note="none is published; `harness weights add` records the sha256 of the file "
@@ -116,8 +116,22 @@ def resolve_weights(method: str, variant: str, weights: str | Path | None) -> Re
     path = entry_path(entry)
     if not path.is_file():
         raise _missing(entry, path)
-    sha = verify_sha256(path, pinned_sha256(entry))
-    return ResolvedWeights(path=path, sha256=sha, entry=entry)
+    return ResolvedWeights(path=path, sha256=verify_entry(entry, path), entry=entry)
+
+
+def verify_entry(entry: WeightsEntry, path: Path) -> str:
+    """The file's sha256, checked against the entry's pin; a mismatch says who vouches for it."""
+    try:
+        return verify_sha256(path, pinned_sha256(entry))
+    except ChecksumMismatchError as exc:
+        if entry.sha256 is None or entry.sha256_origin != "third-party":
+            raise
+        raise ChecksumMismatchError(
+            f"{exc.message}{entry.origin_note}",
+            hint="the file may be corrupt or another release, or the third-party record wrong: "
+            "if it came from the source named in the manifest, register it under another name "
+            f"(harness weights add {entry.method} FILE --name NAME) and pass --weights NAME",
+        ) from None
 
 
 def entry_by_hash(sha: str, method: str) -> WeightsEntry | None:

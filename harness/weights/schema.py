@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.data.safety import safe_relative_path
 from harness.errors import HarnessError
@@ -15,6 +22,14 @@ MANIFEST_NAME = "weights.yaml"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 """Entry names: they name user files in the cache too, so no separators and no leading dot."""
+
+Sha256Origin = Literal["publisher", "third-party", "project"]
+SHA256_ORIGINS: dict[str, str] = {
+    "publisher": "published by the authors",
+    "third-party": "a third-party record, not published by the authors",
+    "project": "computed by this project",
+}
+"""Who vouches for a pinned sha256, in the words listings and mismatch messages use."""
 
 
 class TrainingSetting(BaseModel):
@@ -50,6 +65,8 @@ class WeightsEntry(BaseModel):
     source: str
     size: int | None = Field(default=None, ge=0)
     sha256: str | None = None
+    sha256_origin: Sha256Origin | None = None
+    """Who vouches for ``sha256`` (None: not said); see :data:`SHA256_ORIGINS`."""
     license: str
     default: bool = False
     notes: str = ""
@@ -80,6 +97,17 @@ class WeightsEntry(BaseModel):
     def _relative_path(cls, value: str) -> str:
         safe_relative_path(value, "weights file (a bare name or a repository-relative path)")
         return value
+
+    @model_validator(mode="after")
+    def _origin_needs_a_sha256(self) -> WeightsEntry:
+        if self.sha256_origin is not None and self.sha256 is None:
+            raise ValueError("sha256_origin says who vouches for a sha256, but none is given")
+        return self
+
+    @property
+    def origin_note(self) -> str:
+        """`` (<who vouches for the sha256>)`` when the manifest says so, else empty."""
+        return f" ({SHA256_ORIGINS[self.sha256_origin]})" if self.sha256_origin else ""
 
     @property
     def shipped(self) -> bool:
