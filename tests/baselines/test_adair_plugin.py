@@ -185,12 +185,22 @@ def test_complexity_counts_the_published_parameters(variant: str) -> None:
     assert report["params"] == KEYS.declared_elements == 28_784_824
 
 
-def test_promptir_checkpoint_is_refused_by_name(tmp_path: Path) -> None:
-    path = tmp_path / "model.ckpt"
-    write_lightning_checkpoint(path, zeros_state("promptir"))
+@pytest.mark.parametrize(
+    ("key_file", "container", "signature"),
+    [("promptir", "state_dict", "PromptIR"), ("restormer", "params", "Restormer")],
+)
+def test_other_methods_checkpoints_are_refused_by_name(
+    key_file: str, container: str, signature: str, tmp_path: Path
+) -> None:
+    # the other method's official container: Lightning (prefix net.) or BasicSR params
+    path = tmp_path / "other.ckpt"
+    if container == "state_dict":
+        write_lightning_checkpoint(path, zeros_state(key_file))
+    else:
+        torch.save({"params": zeros_state(key_file)}, path)
     result = harness("run", "-m", "adair", "--weights", str(path), "-s", "mini-derain")
     assert isinstance(result.exception, CheckpointMismatchError)
-    assert "is a PromptIR checkpoint, not a AdaIR one" in str(result.exception)
+    assert f"is a {signature} checkpoint, not a AdaIR one" in str(result.exception)
 
 
 def test_missing_weights_name_the_file_and_where_it_comes_from() -> None:

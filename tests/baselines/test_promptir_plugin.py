@@ -133,12 +133,22 @@ def test_complexity_counts_the_published_parameters() -> None:
     assert report["params"] == KEYS.declared_elements == 35_592_263
 
 
-def test_adair_checkpoint_is_refused_by_name(tmp_path: Path) -> None:
-    path = tmp_path / "adair5d.ckpt"
-    write_lightning_checkpoint(path, zeros_state("adair"))
+@pytest.mark.parametrize(
+    ("key_file", "container", "signature"),
+    [("adair", "state_dict", "AdaIR"), ("restormer", "params", "Restormer")],
+)
+def test_other_methods_checkpoints_are_refused_by_name(
+    key_file: str, container: str, signature: str, tmp_path: Path
+) -> None:
+    # the other method's official container: Lightning (prefix net.) or BasicSR params
+    path = tmp_path / "other.ckpt"
+    if container == "state_dict":
+        write_lightning_checkpoint(path, zeros_state(key_file))
+    else:
+        torch.save({"params": zeros_state(key_file)}, path)
     result = harness("run", "-m", "promptir", "--weights", str(path), "-s", "mini-derain")
     assert isinstance(result.exception, CheckpointMismatchError)
-    assert "is a AdaIR checkpoint, not a PromptIR one" in str(result.exception)
+    assert f"is a {signature} checkpoint, not a PromptIR one" in str(result.exception)
 
 
 def test_missing_weights_name_the_file_and_where_it_comes_from() -> None:
