@@ -162,11 +162,29 @@ def _strip(key: str, prefixes: tuple[str, ...]) -> str:
     return key
 
 
+def _tensor_count(value: Any) -> int:
+    import torch
+
+    if not isinstance(value, dict):
+        return 0
+    return sum(isinstance(v, torch.Tensor) for v in value.values())
+
+
 def adapt_state_dict(content: dict[str, Any], layout: CheckpointLayout) -> AdaptedState:
-    """Select the container, strip prefixes and set aside training-only keys (no checks yet)."""
+    """Select the container, strip prefixes and set aside training-only keys (no checks yet).
+
+    A file without the layout's containers and without tensors at its top level is another
+    layout's container (a BasicSR ``params`` file given to a Lightning method, or the reverse):
+    its sub-dict with the most tensors is taken, so that the strict check names the method the
+    file belongs to instead of listing every key as missing.
+    """
     import torch
 
     container = next((c for c in layout.containers if isinstance(content.get(c), dict)), None)
+    if container is None and not _tensor_count(content):
+        counts = {key: _tensor_count(value) for key, value in content.items()}
+        fullest = max(counts, key=counts.__getitem__, default=None)
+        container = fullest if fullest is not None and counts[fullest] else None
     raw = content[container] if container is not None else content
     state: dict[str, Any] = {}
     dropped: dict[str, Any] = {}

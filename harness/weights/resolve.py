@@ -135,9 +135,10 @@ def verify_entry(entry: WeightsEntry, path: Path) -> str:
 
 
 def entry_by_hash(sha: str, method: str) -> WeightsEntry | None:
-    """A known entry with this sha256: this method's first, then any other registered method's."""
+    """A known entry with this sha256 (published, or pinned by the user on first add): this
+    method's first, then any other registered method's."""
     for entry in known_entries(method):
-        if entry.sha256 == sha:
+        if pinned_sha256(entry) == sha:
             return entry
     from harness import registry
 
@@ -149,6 +150,6 @@ def entry_by_hash(sha: str, method: str) -> WeightsEntry | None:
         except HarnessError:
             continue
         for entry in candidates:
-            if entry.sha256 == sha:
+            if pinned_sha256(entry) == sha:
                 return entry
     return None

@@ -96,3 +96,17 @@ def test_another_methods_checkpoint_is_refused_by_name() -> None:
     promptir = {**restormer, "prompt1.prompt_param": torch.zeros(1)}
     with pytest.raises(CheckpointMismatchError, match="is a PromptIR checkpoint, not a Restormer"):
         check_state(expected, promptir, method="Restormer", what="Restormer", label="x.pth")
+
+
+def test_another_layouts_container_is_opened_so_the_method_is_named() -> None:
+    restormer = {"patch_embed.proj.weight": torch.zeros(1), "latent.0.x": torch.zeros(1)}
+    basicsr = {"params": restormer, "meta": {"iter": 3}}
+    adapted = adapt_state_dict(basicsr, LIGHTNING)
+    assert adapted.container == "params" and sorted(adapted.state) == sorted(restormer)
+    expected = {"prompt1.prompt_param": torch.empty(1, device="meta")}
+    with pytest.raises(CheckpointMismatchError, match="is a Restormer checkpoint, not a PromptIR"):
+        check_state(expected, adapted.state, method="PromptIR", what="PromptIR", label="r.pth")
+    # a top level holding tensors is the state_dict itself; nested dicts are not looked into
+    plain = {"a": torch.zeros(1), "params": restormer}
+    assert list(adapt_state_dict(plain, LIGHTNING).state) == ["a"]
+    assert adapt_state_dict({"epoch": 3}, LIGHTNING).state == {}
