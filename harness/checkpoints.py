@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, MissingFileError
-from harness.hashing import sha256_file
+from harness.hashing import git_blob_sha1, sha256_file
 
 
 class ChecksumMismatchError(HarnessError):
-    """A file whose sha256 differs from the one pinned for it (tampered or wrong file)."""
+    """A file whose sha256 (or git blob SHA-1) differs from the one pinned for it (tampered or
+    wrong file)."""
 
 
 class UnsafeCheckpointError(HarnessError):
@@ -35,6 +36,19 @@ def verify_sha256(path: str | Path, expected: str | None) -> str:
         raise ChecksumMismatchError(
             f"{path}: sha256 {actual} does not match the pinned {expected.lower()}",
             hint="the file is corrupt, tampered with, or a different release; fetch it again",
+        )
+    return actual
+
+
+def verify_git_blob_sha1(path: str | Path, expected: str) -> str:
+    """Return the file's git blob SHA-1; raise ChecksumMismatchError when it differs from
+    ``expected`` (the publisher's id of a file committed in its repository)."""
+    actual = git_blob_sha1(path)
+    if actual != expected.lower():
+        raise ChecksumMismatchError(
+            f"{path}: git blob SHA-1 {actual} does not match the publisher's {expected.lower()}",
+            hint="the file is corrupt, modified, or a different release; `git hash-object FILE` "
+            "must print the publisher's id: fetch the file again",
         )
     return actual
 
