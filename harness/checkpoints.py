@@ -133,6 +133,8 @@ KNOWN_SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("DiffUIR", ("init_conv.", "downs.0.0.block1.")),
 )
 _LIST_LIMIT = 12
+BUFFER_LEAVES = ("running_mean", "running_var", "num_batches_tracked")
+"""Key names of BatchNorm buffers: state_dict entries that are not parameters."""
 
 
 class CheckpointMismatchError(HarnessError):
@@ -148,11 +150,23 @@ class CheckpointLayout:
     ``prefixes``: key prefixes removed when a key carries them (``net.`` for Lightning modules,
     ``module.`` for DataParallel). ``train_only``: key prefixes that training files hold and
     inference never uses (e.g. a MoCo key encoder); they are set aside, and counted, not loaded.
+    ``train_only_buffers``: those of them that are buffers, not parameters (e.g. a MoCo queue);
+    BatchNorm statistics are recognised by name.
     """
 
     containers: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
     train_only: tuple[str, ...] = ()
+    train_only_buffers: tuple[str, ...] = ()
+
+    def stored_parameters(self, dropped: dict[str, Any]) -> int:
+        """Parameter elements among set-aside tensors (buffers and BatchNorm statistics not)."""
+        return sum(
+            int(value.numel())
+            for key, value in dropped.items()
+            if not (self.train_only_buffers and key.startswith(self.train_only_buffers))
+            and key.rsplit(".", 1)[-1] not in BUFFER_LEAVES
+        )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ Conventions (stated in every printout):
   count). The per-call figure is the network's FLOPs during one ``restore()`` of a single image
   divided by the calls observed there. For a method without a network (``module()`` is None) the
   whole ``restore()`` is counted.
+- not counted: custom operators without a formula in the counter (e.g. torchvision's
+  deformable convolution) count 0; a method lists them in ``flops_not_counted`` and the report
+  carries them.
 - peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above the allocation before the call
   ("cuda-max-allocated"); on CPU, the process's resident set size sampled every millisecond during
   the call, peak minus the value before it ("cpu-rss-sampled"; a rough estimate: memory the
@@ -64,6 +67,10 @@ class ComplexityReport:
     params: int
     sizes: list[SizeComplexity]
     notes: list[str] = field(default_factory=list)
+    params_detail: dict[str, int] = field(default_factory=dict)
+    """Counts beyond ``params`` (e.g. "stored in the checkpoint" with training-only keys)."""
+    flops_not_counted: list[str] = field(default_factory=list)
+    """Operations whose FLOPs the counter misses (the FLOP figures are lower bounds then)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, for ``--json``."""
@@ -278,10 +285,14 @@ def measure(
             )
             for h, w in sizes
         ]
+    uncounted = list(type(restorer).flops_not_counted)
     return ComplexityReport(
         method=restorer.name,
         variant=restorer.variant,
         device=device,
         params=count_parameters(restorer.module()),
         sizes=rows,
+        notes=[f"FLOPs not counted: {line}" for line in uncounted],
+        params_detail=restorer.params_detail(),
+        flops_not_counted=uncounted,
     )

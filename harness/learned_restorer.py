@@ -64,6 +64,9 @@ class LearnedRestorer(Restorer):
     checkpoint_layout: ClassVar[CheckpointLayout] = CheckpointLayout()
     pad_multiple: ClassVar[int] = 1
     """Inputs are reflect-padded at the bottom/right to a multiple of this, outputs cropped back."""
+    checkpoint_params: ClassVar[dict[str, int]] = {}
+    """Parameters the official checkpoint of a variant stores when it holds more than inference
+    uses (training-only keys); reported when no file is loaded (``random_init``)."""
     option_specs: ClassVar[dict[str, Option]] = {"random_init": RANDOM_INIT}
 
     def __init__(
@@ -114,7 +117,7 @@ class LearnedRestorer(Restorer):
         if entry is not None and entry.setting is not None:
             self.training_setting = entry.setting.model_dump(mode="json")
         used = sum(int(v.numel()) for v in network.parameters())
-        self.params_stored = used + sum(int(v.numel()) for v in adapted.dropped.values())
+        self.params_stored = used + self.checkpoint_layout.stored_parameters(adapted.dropped)
         return network
 
     @classmethod
@@ -226,6 +229,14 @@ class LearnedRestorer(Restorer):
             out = crop_to(out, height, width).clamp(0.0, 1.0)
         return out.to(images.device)
 
+    def params_detail(self) -> dict[str, int]:
+        """Parameters used at inference and stored in the checkpoint (loaded, else declared)."""
+        detail = {"used at inference": sum(int(p.numel()) for p in self.network.parameters())}
+        stored = self.params_stored or self.checkpoint_params.get(self.variant)
+        if stored is not None:
+            detail["stored in the checkpoint"] = stored
+        return detail
+
     def provenance(self) -> dict[str, Any]:
         """Method, variant, weights file and sha256, training setting, parameters stored/used."""
         info = super().provenance()
@@ -236,6 +247,8 @@ class LearnedRestorer(Restorer):
             random_init=self.random_init,
             training_setting=self.training_setting,
             params_stored=self.params_stored,
-            pad=f"reflect to a multiple of {self.pad_multiple}, cropped back",
+            pad=f"reflect to a multiple of {self.pad_multiple}, cropped back"
+            if self.pad_multiple > 1
+            else "none (the network takes any size)",
         )
         return info
