@@ -103,8 +103,10 @@ def _test_image(height: int, width: int, device: str) -> torch.Tensor:
     return torch.rand(1, 3, height, width, generator=gen).to(device)
 
 
-def _batch(images: torch.Tensor) -> ImageBatch:
-    return ImageBatch(images=images, ids=("complexity-0",), seed=0)
+def _batch(images: torch.Tensor, restorer: Restorer) -> ImageBatch:
+    """A one-image batch; a method that is not blind gets its first task (as the contract)."""
+    task = None if restorer.blind else (restorer.tasks[0] if restorer.tasks else None)
+    return ImageBatch(images=images, ids=("complexity-0",), seed=0, task=task)
 
 
 def count_flops(restorer: Restorer, images: torch.Tensor) -> tuple[int, int, int]:
@@ -136,7 +138,7 @@ def count_flops(restorer: Restorer, images: torch.Tensor) -> tuple[int, int, int
         handles = [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
     try:
         with counter:
-            restorer.restore(_batch(images))
+            restorer.restore(_batch(images, restorer))
     finally:
         for handle in handles:
             handle.remove()
@@ -181,13 +183,13 @@ def peak_memory(restorer: Restorer, images: torch.Tensor, device: str) -> tuple[
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - base, "cuda-max-allocated"
     base = _rss_bytes()
     if base is None:  # no /proc: growth of the process's high-water mark (KiB on Linux)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return (after - before) * 1024, "cpu-maxrss-increase"
     peak = base
@@ -202,7 +204,7 @@ def peak_memory(restorer: Restorer, images: torch.Tensor, device: str) -> tuple[
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
     finally:
         done.set()
         sampler.join()
@@ -221,12 +223,12 @@ def latency_ms(
             torch.cuda.synchronize(device)
 
     for _ in range(warmup):
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
     sync()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
         sync()
         times.append((time.perf_counter() - t0) * 1000.0)
     return times
