@@ -253,3 +253,10 @@ def test_files_that_are_not_the_published_ones_are_refused_on_add(
     with pytest.raises(ChecksumMismatchError) as info:
         add_weights("instructir", renamed)
     assert blob in str(info.value) and own in str(info.value)
+
+
+def test_complexity_and_check_pass_options_to_the_method() -> None:
+    for verb in (["complexity", "instructir"], ["check", "instructir"]):
+        result = CliRunner().invoke(app, ["--device", "cpu", *verb, "--option", "bogus=1"])
+        assert result.exit_code != 0
+        assert "unknown instructir option(s): bogus" in str(result.exception)
