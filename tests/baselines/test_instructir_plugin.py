@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+import transformers
 from typer.testing import CliRunner
 
 from baselines.instructir.restorer import (
@@ -28,8 +29,6 @@ from harness.store import Store
 from harness.weights import add_weights, manifest_entries
 from tests.baselines.keyfiles import read_key_file
 from tests.baselines.synthetic_weights import parameter_count, synthetic_state_dict
-
-transformers = pytest.importorskip("transformers")
 
 # BASELINES.md section 1 (InstructIR row): parameters, publisher-side hashes; section 2: GMACs
 IMAGE, HEAD = 15_843_363, 100_359
