@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, MissingFileError
-from harness.hashing import sha256_file
+from harness.hashing import git_blob_sha1, sha256_file
 
 
 class ChecksumMismatchError(HarnessError):
-    """A file whose sha256 differs from the one pinned for it (tampered or wrong file)."""
+    """A file whose sha256 (or git blob SHA-1) differs from the one pinned for it (tampered or
+    wrong file)."""
 
 
 class UnsafeCheckpointError(HarnessError):
@@ -35,6 +36,19 @@ def verify_sha256(path: str | Path, expected: str | None) -> str:
         raise ChecksumMismatchError(
             f"{path}: sha256 {actual} does not match the pinned {expected.lower()}",
             hint="the file is corrupt, tampered with, or a different release; fetch it again",
+        )
+    return actual
+
+
+def verify_git_blob_sha1(path: str | Path, expected: str) -> str:
+    """Return the file's git blob SHA-1; raise ChecksumMismatchError when it differs from
+    ``expected`` (the publisher's id of a file committed in its repository)."""
+    actual = git_blob_sha1(path)
+    if actual != expected.lower():
+        raise ChecksumMismatchError(
+            f"{path}: git blob SHA-1 {actual} does not match the publisher's {expected.lower()}",
+            hint="the file is corrupt, modified, or a different release; `git hash-object FILE` "
+            "must print the publisher's id: fetch the file again",
         )
     return actual
 
@@ -119,6 +133,8 @@ KNOWN_SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("DiffUIR", ("init_conv.", "downs.0.0.block1.")),
 )
 _LIST_LIMIT = 12
+BUFFER_LEAVES = ("running_mean", "running_var", "num_batches_tracked")
+"""Key names of BatchNorm buffers: state_dict entries that are not parameters."""
 
 
 class CheckpointMismatchError(HarnessError):
@@ -134,11 +150,23 @@ class CheckpointLayout:
     ``prefixes``: key prefixes removed when a key carries them (``net.`` for Lightning modules,
     ``module.`` for DataParallel). ``train_only``: key prefixes that training files hold and
     inference never uses (e.g. a MoCo key encoder); they are set aside, and counted, not loaded.
+    ``train_only_buffers``: those of them that are buffers, not parameters (e.g. a MoCo queue);
+    BatchNorm statistics are recognised by name.
     """
 
     containers: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
     train_only: tuple[str, ...] = ()
+    train_only_buffers: tuple[str, ...] = ()
+
+    def stored_parameters(self, dropped: dict[str, Any]) -> int:
+        """Parameter elements among set-aside tensors (buffers and BatchNorm statistics not)."""
+        return sum(
+            int(value.numel())
+            for key, value in dropped.items()
+            if not (self.train_only_buffers and key.startswith(self.train_only_buffers))
+            and key.rsplit(".", 1)[-1] not in BUFFER_LEAVES
+        )
 
 
 @dataclass(frozen=True)

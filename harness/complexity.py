@@ -9,6 +9,9 @@ Conventions (stated in every printout):
   count). The per-call figure is the network's FLOPs during one ``restore()`` of a single image
   divided by the calls observed there. For a method without a network (``module()`` is None) the
   whole ``restore()`` is counted.
+- not counted: custom operators without a formula in the counter (e.g. torchvision's
+  deformable convolution) count 0; a method lists them in ``flops_not_counted`` and the report
+  carries them.
 - peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above the allocation before the call
   ("cuda-max-allocated"); on CPU, the process's resident set size sampled every millisecond during
   the call, peak minus the value before it ("cpu-rss-sampled"; a rough estimate: memory the
@@ -64,6 +67,10 @@ class ComplexityReport:
     params: int
     sizes: list[SizeComplexity]
     notes: list[str] = field(default_factory=list)
+    params_detail: dict[str, int] = field(default_factory=dict)
+    """Counts beyond ``params`` (e.g. "stored in the checkpoint" with training-only keys)."""
+    flops_not_counted: list[str] = field(default_factory=list)
+    """Operations whose FLOPs the counter misses (the FLOP figures are lower bounds then)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, for ``--json``."""
@@ -96,8 +103,10 @@ def _test_image(height: int, width: int, device: str) -> torch.Tensor:
     return torch.rand(1, 3, height, width, generator=gen).to(device)
 
 
-def _batch(images: torch.Tensor) -> ImageBatch:
-    return ImageBatch(images=images, ids=("complexity-0",), seed=0)
+def _batch(images: torch.Tensor, restorer: Restorer) -> ImageBatch:
+    """A one-image batch; a method that is not blind gets its first task (as the contract)."""
+    task = None if restorer.blind else (restorer.tasks[0] if restorer.tasks else None)
+    return ImageBatch(images=images, ids=("complexity-0",), seed=0, task=task)
 
 
 def count_flops(restorer: Restorer, images: torch.Tensor) -> tuple[int, int, int]:
@@ -129,7 +138,7 @@ def count_flops(restorer: Restorer, images: torch.Tensor) -> tuple[int, int, int
         handles = [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
     try:
         with counter:
-            restorer.restore(_batch(images))
+            restorer.restore(_batch(images, restorer))
     finally:
         for handle in handles:
             handle.remove()
@@ -174,13 +183,13 @@ def peak_memory(restorer: Restorer, images: torch.Tensor, device: str) -> tuple[
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - base, "cuda-max-allocated"
     base = _rss_bytes()
     if base is None:  # no /proc: growth of the process's high-water mark (KiB on Linux)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return (after - before) * 1024, "cpu-maxrss-increase"
     peak = base
@@ -195,7 +204,7 @@ def peak_memory(restorer: Restorer, images: torch.Tensor, device: str) -> tuple[
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
     finally:
         done.set()
         sampler.join()
@@ -214,12 +223,12 @@ def latency_ms(
             torch.cuda.synchronize(device)
 
     for _ in range(warmup):
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
     sync()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        restorer.restore(_batch(images))
+        restorer.restore(_batch(images, restorer))
         sync()
         times.append((time.perf_counter() - t0) * 1000.0)
     return times
@@ -278,10 +287,14 @@ def measure(
             )
             for h, w in sizes
         ]
+    uncounted = list(type(restorer).flops_not_counted)
     return ComplexityReport(
         method=restorer.name,
         variant=restorer.variant,
         device=device,
         params=count_parameters(restorer.module()),
         sizes=rows,
+        notes=[f"FLOPs not counted: {line}" for line in uncounted],
+        params_detail=restorer.params_detail(),
+        flops_not_counted=uncounted,
     )

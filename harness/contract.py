@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.restorer import ImageBatch, Restorer
@@ -247,6 +247,7 @@ def check_method(
     weights: str | None = None,
     device: str = "cpu",
     data_root: Path | None = None,
+    options: dict[str, Any] | None = None,
 ) -> ContractReport:
     """Run the contract for a registered method on (crops of) its mini-suite benchmark."""
     from harness import registry
@@ -257,6 +258,6 @@ def check_method(
     images, note = mini_suite_images(benchmark, 2, *CHECK_SIZE, data_root or default_data_root())
 
     def factory() -> Restorer:
-        return cls(variant=variant, weights=weights, device=device)
+        return cls(variant=variant, weights=weights, device=device, **(options or {}))
 
     return run_contract(factory, images, benchmark=benchmark, images_note=note)

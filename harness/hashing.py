@@ -1,4 +1,5 @@
-"""The one home of file hashing: streaming sha256 and a stat-keyed cache of file digests.
+"""The one home of file hashing: streaming sha256, git blob SHA-1 and a stat-keyed cache of
+file digests.
 
 The cache only saves time (``harness data verify``, ``harness weights ls``); nothing that labels a
 number as verified may trust it. It is keyed on more than size and mtime (device, inode and
@@ -26,6 +27,23 @@ def sha256_file(path: str | Path, chunk: int = CHUNK) -> str:
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def git_blob_sha1(path: str | Path, chunk: int = CHUNK) -> str:
+    """The file's git blob SHA-1 (what ``git hash-object`` prints): sha1 of ``blob <size>\\0`` +
+    content; a publisher-side checksum for files committed in an upstream repository."""
+    path = Path(path)
+    digest = hashlib.sha1(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        digest.update(b"blob %d\0" % size)
+        read = 0
+        while block := fh.read(chunk):
+            digest.update(block)
+            read += len(block)
+    if read != size:
+        raise OSError(f"{path} changed size while it was being hashed")
     return digest.hexdigest()
 
 

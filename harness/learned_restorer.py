@@ -82,6 +82,9 @@ class LearnedRestorer(Restorer):
     checkpoint_layout: ClassVar[CheckpointLayout] = CheckpointLayout()
     pad_multiple: ClassVar[int] = 1
     """Inputs are reflect-padded at the bottom/right to a multiple of this, outputs cropped back."""
+    checkpoint_params: ClassVar[dict[str, int]] = {}
+    """Parameters the official checkpoint of a variant stores when it holds more than inference
+    uses (training-only keys); reported when no file is loaded (``random_init``)."""
     option_specs: ClassVar[dict[str, Option]] = {"random_init": RANDOM_INIT}
     routes: ClassVar[Mapping[str, Mapping[str, str]]] = {}
     """Task-routed variants: variant -> {task: the single-checkpoint variant that restores it}."""
@@ -143,7 +146,7 @@ class LearnedRestorer(Restorer):
             sha256=sha,
             entry=entry.name if entry else None,
             setting=training_setting_of(entry),
-            params_stored=used + sum(int(v.numel()) for v in adapted.dropped.values()),
+            params_stored=used + self.checkpoint_layout.stored_parameters(adapted.dropped),
         )
 
     def _route_weights(self) -> dict[str, str | None]:
@@ -350,6 +353,14 @@ class LearnedRestorer(Restorer):
             out = crop_to(out, height, width).clamp(0.0, 1.0)
         return out.to(images.device)
 
+    def params_detail(self) -> dict[str, int]:
+        """Parameters used at inference and stored in the checkpoint (loaded, else declared)."""
+        detail = {"used at inference": sum(int(p.numel()) for p in self.network.parameters())}
+        stored = self.params_stored or self.checkpoint_params.get(self.variant)
+        if stored is not None:
+            detail["stored in the checkpoint"] = stored
+        return detail
+
     def provenance(self) -> dict[str, Any]:
         """Method, variant, weights file and sha256, training setting, parameters stored/used."""
         info = super().provenance()
@@ -359,7 +370,9 @@ class LearnedRestorer(Restorer):
             weights_sha256=self.weights_sha256,
             random_init=self.random_init,
             params_stored=self.params_stored,
-            pad=f"reflect to a multiple of {self.pad_multiple}, cropped back",
+            pad=f"reflect to a multiple of {self.pad_multiple}, cropped back"
+            if self.pad_multiple > 1
+            else "none (the network takes any size)",
         )
         if self.routed:
             info["routes"] = {

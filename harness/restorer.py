@@ -83,6 +83,10 @@ class Restorer(ABC):
     """The keyword options ``__init__`` accepts; any other option is refused."""
     loads_weights: ClassVar[bool] = True
     """False for methods without learned weights: passing ``weights`` to them is an error."""
+    flops_not_counted: ClassVar[tuple[str, ...]] = ()
+    """Operations of the method whose FLOPs ``torch.utils.flop_counter`` does not count (custom
+    ops such as torchvision's deformable convolution), one line each; ``harness complexity``
+    prints and records them."""
 
     def __init__(
         self,
@@ -124,6 +128,11 @@ class Restorer(ABC):
     def calls_per_image(self) -> int:
         """How many network evaluations one image costs (a diffusion sampler: its step count)."""
         return self.network_calls_per_image
+
+    def params_detail(self) -> dict[str, int]:
+        """Parameter counts beyond ``module()``'s, by what they count (e.g. "stored in the
+        checkpoint", an auxiliary text encoder), for ``harness complexity``; empty when none."""
+        return {}
 
     @classmethod
     def inspect_weights(cls, path: Path) -> str | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
-from harness.hashing import StatHashCache, sha256_bytes, sha256_file
+from harness.hashing import StatHashCache, git_blob_sha1, sha256_bytes, sha256_file
 
 
 def test_sha256_matches_hashlib(tmp_path: Path) -> None:
@@ -15,6 +16,21 @@ def test_sha256_matches_hashlib(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(data)
     assert sha256_file(tmp_path / "f", chunk=4096) == hashlib.sha256(data).hexdigest()
     assert sha256_bytes(data) == hashlib.sha256(data).hexdigest()
+
+
+def test_git_blob_sha1_is_what_git_hash_object_prints(tmp_path: Path) -> None:
+    for name, data in (("empty", b""), ("small", b"hello\n"), ("big", os.urandom(300_000))):
+        f = tmp_path / name
+        f.write_bytes(data)
+        printed = subprocess.run(
+            ["git", "hash-object", "--no-filters", str(f)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert git_blob_sha1(f, chunk=4096) == printed
+    # git's well-known id of the empty blob
+    assert git_blob_sha1(tmp_path / "empty") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 
 
 def test_cache_misses_a_same_size_same_mtime_rewrite(tmp_path: Path) -> None:

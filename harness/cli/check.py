@@ -18,16 +18,26 @@ def register(app: typer.Typer) -> None:
         weights: Annotated[
             str | None, typer.Option("--weights", help="Weights name or path.")
         ] = None,
+        options: Annotated[
+            list[str] | None,
+            typer.Option("--option", help="Method option KEY=VALUE (repeatable), as for run."),
+        ] = None,
     ) -> None:
         """Check output shape, dtype, range, determinism, batch invariance, blindness, odd sizes."""
         from harness.cli import settings_of
+        from harness.cli.run import method_options
         from harness.contract import check_method
         from harness.settings import resolve_device
 
         settings = settings_of(ctx)
         device = resolve_device(settings.device)
         report = check_method(
-            method, variant=variant, weights=weights, device=device, data_root=settings.data_root
+            method,
+            variant=variant,
+            weights=weights,
+            device=device,
+            data_root=settings.data_root,
+            options=method_options(options or []),
         )
         typer.echo(f"{report.method} variant {report.variant} on {device}")
         typer.echo(f"images: {report.images}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,7 +22,13 @@ def _fmt_mem(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:,.1f} MiB"
 
 
-def _build(name: str, variant: str | None, weights: str | None, device: str):
+def _build(
+    name: str,
+    variant: str | None,
+    weights: str | None,
+    device: str,
+    options: dict[str, Any] | None = None,
+):
     """Instantiate the method; without its weights file, fall back to random init and say so.
 
     The fallback needs a method that declares the ``random_init`` option.
@@ -31,12 +37,13 @@ def _build(name: str, variant: str | None, weights: str | None, device: str):
     from harness.registry import method_class
 
     cls = method_class(name)
+    options = options or {}
     try:
-        return cls(variant=variant, weights=weights, device=device), None
+        return cls(variant=variant, weights=weights, device=device, **options), None
     except MissingFileError as missing:
-        if "random_init" not in cls.option_specs:
+        if "random_init" not in cls.option_specs or "random_init" in options:
             raise
-        method = cls(variant=variant, weights=weights, device=device, random_init=True)
+        method = cls(variant=variant, weights=weights, device=device, **options, random_init=True)
         return method, (
             f"weights not found ({missing.path}); measured with random init "
             "(counts and timings do not depend on weight values)"
@@ -61,15 +68,20 @@ def register(app: typer.Typer) -> None:
         repeats: Annotated[int, typer.Option("--repeats", min=0, help="Timed runs.")] = 5,
         warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs.")] = 1,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+        options: Annotated[
+            list[str] | None,
+            typer.Option("--option", help="Method option KEY=VALUE (repeatable), as for run."),
+        ] = None,
     ) -> None:
         """Print parameters, FLOPs/MACs per image, peak memory and latency of a method."""
         from harness.cli import settings_of
+        from harness.cli.run import method_options
         from harness.complexity import measure, parse_size
         from harness.settings import resolve_device
 
         device = resolve_device(settings_of(ctx).device)
         sizes = [parse_size(s) for s in (size or ["256x256"])]
-        restorer, note = _build(method, variant, weights, device)
+        restorer, note = _build(method, variant, weights, device, method_options(options or []))
         report = measure(restorer, sizes, device=device, warmup=warmup, repeats=repeats)
         if note:
             report.notes.append(note)
@@ -79,6 +91,8 @@ def register(app: typer.Typer) -> None:
             return
         typer.echo(f"{report.method} variant {report.variant} on {report.device}")
         typer.echo(f"params: {report.params:,}")
+        for what, count in report.params_detail.items():
+            typer.echo(f"  {what}: {count:,}")
         typer.echo(
             f"{'size':<11} {'calls/img':>9} {'GMACs/call':>11} {'GMACs/img':>10} "
             f"{'GFLOPs/img':>11} {'peak memory':>13} {'latency ms':>11}"

@@ -49,7 +49,9 @@ def _typed(value: str) -> bool | int | float | str:
     return value
 
 
-def _method_options(pairs: list[str], *, steps: int | None) -> dict[str, bool | int | float | str]:
+def method_options(
+    pairs: list[str], *, steps: int | None = None
+) -> dict[str, bool | int | float | str]:
     """``--option KEY=VALUE`` flags as a dict (integers, floats and true/false typed)."""
     from harness.errors import HarnessError
 
@@ -164,7 +166,7 @@ def register(app: typer.Typer) -> None:
             weights=weights,
             protocol=protocol,
             steps=steps,
-            options=_method_options(options or [], steps=steps),
+            options=method_options(options or [], steps=steps),
             seed=seed,
             device=device or settings.device,
             batch_size=batch_size,

@@ -43,7 +43,9 @@ def _print_rows(method: str, verify: bool) -> int:
             typer.echo(f"{'':<16} get it from: {entry.source}")
         if entry.sha256 is not None and entry.sha256_origin is not None:
             typer.echo(f"{'':<16} pinned sha256{entry.origin_note}")
-        if state == "mismatch":
+        if state == "mismatch" and pinned_sha256(entry) in (None, sha):
+            typer.echo(f"{'':<16} git blob SHA-1 is not the publisher's {entry.git_blob_sha1}")
+        elif state == "mismatch":
             typer.echo(f"{'':<16} sha256 {sha} != pinned {pinned_sha256(entry)}{entry.origin_note}")
         elif verify and sha:
             typer.echo(f"{'':<16} sha256 {sha}")
@@ -102,6 +104,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 f"stored as shipped entry {entry.name!r} at {target}; its sha256 is now pinned "
                 f"in {user_index_path()} (the manifest pins none)"
+            )
+        elif added.outcome == "verified":
+            typer.echo(
+                f"git blob SHA-1 matches the publisher's ({entry.git_blob_sha1}) for shipped entry "
+                f"{entry.name!r}; stored at {target}; its sha256 is now pinned in "
+                f"{user_index_path()}"
             )
         elif added.outcome in ("shipped", "matched"):
             typer.echo(f"matches shipped entry {entry.name!r} ({entry.sha256}); stored at {target}")

@@ -10,6 +10,7 @@ Each method may ship ``weights.yaml`` next to its restorer module (``baselines/<
         source: https://...           # where a user gets it
         size: 12345678                # bytes, optional
         sha256: null                  # pinned when known
+        git_blob_sha1: null           # the publisher's `git hash-object` id of a committed file
         license: MIT
         default: true
         notes: EMA weights of the universal model.

@@ -11,17 +11,19 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from harness.checkpoints import ChecksumMismatchError
 from harness.errors import HarnessError, MissingFileError, UnknownNameError
-from harness.hashing import sha256_file
+from harness.hashing import git_blob_sha1, sha256_file
 from harness.weights.layout import entry_path, method_class
 from harness.weights.resolve import check_variant, known_entries, manifest_entries
 from harness.weights.schema import WeightsEntry
 from harness.weights.user_index import pinned_sha256, record_entry, record_pin, user_entries
 from harness.weights.verified import remember_verified
 
-Outcome = Literal["shipped", "matched", "pinned", "added", "replaced", "unchanged"]
+Outcome = Literal["shipped", "matched", "verified", "pinned", "added", "replaced", "unchanged"]
 """shipped: the file is a shipped entry's (nothing copied); matched: a pinned manifest entry's
-(copied under its name); pinned: a manifest entry without sha256 (copied, sha256 pinned); added /
+(copied under its name); verified: a manifest entry's by the publisher's git blob SHA-1 (copied,
+sha256 pinned); pinned: a manifest entry without sha256 (copied, sha256 pinned); added /
 replaced: a user entry; unchanged: the same file was already recorded under that name."""
 
 
@@ -45,7 +47,9 @@ def add_weights(
     """Check a checkpoint with the method's ``inspect_weights``, copy it into the cache, record it.
 
     A file whose sha256 a manifest entry pins is stored as that entry; a file named like a manifest
-    entry that pins no sha256 is stored there and its sha256 pinned in the user index; anything
+    entry that pins no sha256 is stored there and its sha256 pinned in the user index (when the
+    entry declares the publisher's git blob SHA-1, the file must have it, else it is refused with
+    both digests; a file with that blob is that entry whatever its name); anything
     else becomes a user entry called ``name`` (default: the file's stem, made a plain name), stored as
     ``<name><suffix>``. A different file under an existing user entry name is refused unless
     ``replace``; the variant is the one the file holds (a different ``variant`` is refused).
@@ -70,6 +74,27 @@ def add_weights(
         )
     variant = variant or held
     shipped = manifest_entries(method)
+    published = [e for e in shipped if e.git_blob_sha1]
+    blob = git_blob_sha1(source) if published else None
+    by_blob = next((e for e in published if e.git_blob_sha1 == blob), None)
+    if by_blob is not None and by_blob.sha256 in (None, sha):
+        if variant is not None:
+            check_variant(by_blob, method, variant, str(source))
+        if by_blob.shipped:
+            return AddResult(by_blob, entry_path(by_blob), "shipped")
+        outcome: Outcome = "matched" if by_blob.sha256 == sha else "verified"
+        result = _store(source, sha, by_blob, outcome)
+        if by_blob.sha256 is None and pinned_sha256(by_blob) != sha:
+            record_pin(by_blob, sha)
+        return result
+    claimed = next((e for e in published if source.name == e.file or name == e.name), None)
+    if claimed is not None:
+        raise ChecksumMismatchError(
+            f"{source}: git blob SHA-1 {blob} does not match the publisher's "
+            f"{claimed.git_blob_sha1} for {method} weights {claimed.name!r} ({claimed.file})",
+            hint="the file is corrupt, modified, or a different release; `git hash-object FILE` "
+            f"must print {claimed.git_blob_sha1}: fetch it again from {claimed.source}",
+        )
     known = next((e for e in shipped if e.sha256 == sha), None)
     if known is not None:
         if variant is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.checkpoints import ChecksumMismatchError, verify_sha256
+from harness.checkpoints import ChecksumMismatchError, verify_git_blob_sha1, verify_sha256
 from harness.errors import HarnessError, MissingFileError, UnknownNameError
-from harness.hashing import sha256_file
+from harness.hashing import git_blob_sha1, sha256_file
 from harness.weights.layout import entry_path, manifest_path, method_class
 from harness.weights.schema import WeightsEntry, parse_entries, read_yaml
 from harness.weights.user_index import pinned_sha256, user_entries
@@ -71,14 +71,22 @@ def _default_entry(method: str, variant: str, entries: list[WeightsEntry]) -> We
 
 def _missing(entry: WeightsEntry, path: Path) -> MissingFileError:
     pinned = pinned_sha256(entry)
+    note = (
+        "none is published; `harness weights add` records the sha256 of the file you add, and "
+        "every later load checks it"
+    )
+    if entry.git_blob_sha1:
+        note += (
+            f"; the publisher's git blob SHA-1 is {entry.git_blob_sha1} (`git hash-object FILE` "
+            "prints it), checked when the file is added and every time it is loaded"
+        )
     err = MissingFileError(
         f"weights {entry.name!r} ({entry.method} variant {entry.variant})",
         str(path),
         sha256=f"{pinned}{entry.origin_note}" if pinned else None,
         source=entry.source,
         size=entry.size,
-        sha256_note="none is published; `harness weights add` records the sha256 of the file "
-        "you add, and every later load checks it",
+        sha256_note=note,
     )
     if not entry.shipped:
         err.hint = (
@@ -92,7 +100,8 @@ def resolve_weights(method: str, variant: str, weights: str | Path | None) -> Re
     """Find and verify the weights file for ``method``/``variant``.
 
     ``weights`` is None (the variant's default entry), an entry name, or a file path (its sha256 is
-    looked up among the known entries). A pinned sha256 is always checked.
+    looked up among the known entries, then its git blob SHA-1 among this method's). A pinned
+    sha256 and a publisher's git blob SHA-1 are always checked.
     """
     entries = known_entries(method)
     if weights is None:
@@ -109,7 +118,7 @@ def resolve_weights(method: str, variant: str, weights: str | Path | None) -> Re
                     raise UnknownNameError(f"{method} weights", weights, by_name)
                 raise MissingFileError(f"weights file for {method}", str(path))
             sha = sha256_file(path)
-            entry = entry_by_hash(sha, method)
+            entry = entry_by_hash(sha, method) or entry_by_git_blob(path, method)
             if entry is not None:
                 check_variant(entry, method, variant, str(path))
             return ResolvedWeights(path=path.resolve(), sha256=sha, entry=entry)
@@ -122,7 +131,7 @@ def resolve_weights(method: str, variant: str, weights: str | Path | None) -> Re
 def verify_entry(entry: WeightsEntry, path: Path) -> str:
     """The file's sha256, checked against the entry's pin; a mismatch says who vouches for it."""
     try:
-        return verify_sha256(path, pinned_sha256(entry))
+        sha = verify_sha256(path, pinned_sha256(entry))
     except ChecksumMismatchError as exc:
         if entry.sha256 is None or entry.sha256_origin != "third-party":
             raise
@@ -132,6 +141,19 @@ def verify_entry(entry: WeightsEntry, path: Path) -> str:
             "if it came from the source named in the manifest, register it under another name "
             f"(harness weights add {entry.method} FILE --name NAME) and pass --weights NAME",
         ) from None
+    if entry.git_blob_sha1:
+        verify_git_blob_sha1(path, entry.git_blob_sha1)
+    return sha
+
+
+def entry_by_git_blob(path: Path, method: str) -> WeightsEntry | None:
+    """This method's known entry whose publisher's git blob SHA-1 is the file's (None if none;
+    the file is hashed only when some entry declares one)."""
+    entries = [e for e in known_entries(method) if e.git_blob_sha1]
+    if not entries:
+        return None
+    blob = git_blob_sha1(path)
+    return next((e for e in entries if e.git_blob_sha1 == blob), None)
 
 
 def entry_by_hash(sha: str, method: str) -> WeightsEntry | None:

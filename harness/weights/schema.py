@@ -20,6 +20,7 @@ from harness.errors import HarnessError
 
 MANIFEST_NAME = "weights.yaml"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 """Entry names: they name user files in the cache too, so no separators and no leading dot."""
 
@@ -67,6 +68,9 @@ class WeightsEntry(BaseModel):
     sha256: str | None = None
     sha256_origin: Sha256Origin | None = None
     """Who vouches for ``sha256`` (None: not said); see :data:`SHA256_ORIGINS`."""
+    git_blob_sha1: str | None = None
+    """The publisher's git blob SHA-1 of a file committed in its repository (what
+    ``git hash-object`` prints): checked when the file is added and every time it is loaded."""
     license: str
     default: bool = False
     notes: str = ""
@@ -90,6 +94,16 @@ class WeightsEntry(BaseModel):
         value = value.strip().lower()
         if not _SHA256.match(value):
             raise ValueError("sha256 must be 64 hexadecimal characters")
+        return value
+
+    @field_validator("git_blob_sha1")
+    @classmethod
+    def _hex_sha1(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if not _SHA1.match(value):
+            raise ValueError("git_blob_sha1 must be 40 hexadecimal characters")
         return value
 
     @field_validator("file")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from harness.hashing import StatHashCache
+from harness.hashing import StatHashCache, git_blob_sha1
 from harness.weights.layout import entry_path, weights_dir
 from harness.weights.schema import WeightsEntry
 from harness.weights.user_index import pinned_sha256
@@ -34,7 +34,8 @@ def status(entry: WeightsEntry, *, verify: bool = False) -> tuple[State, str | N
     """(state, sha256) of an entry's file.
 
     Without ``verify`` nothing is hashed: a file counts as verified only if an earlier hash of the
-    same file (unchanged stat stamp) matched its pinned sha256. With ``verify`` it is hashed.
+    same file (unchanged stat stamp) matched its pinned sha256. With ``verify`` it is hashed, and
+    the publisher's git blob SHA-1 (if the entry has one) is checked too.
     """
     path = entry_path(entry)
     if not path.is_file():
@@ -46,6 +47,8 @@ def status(entry: WeightsEntry, *, verify: bool = False) -> tuple[State, str | N
         return ("verified" if sha is not None and sha == pinned else "present"), sha
     sha = cache.hash(path, trust=False)
     cache.save()
+    if entry.git_blob_sha1 and git_blob_sha1(path) != entry.git_blob_sha1:
+        return "mismatch", sha
     if pinned is None:
-        return "unpinned", sha
+        return ("verified" if entry.git_blob_sha1 else "unpinned"), sha
     return ("verified" if sha == pinned else "mismatch"), sha

@@ -15,7 +15,16 @@ from harness.errors import HarnessError
 from harness.restorer import Option
 from harness.weights import manifest_path
 
-SHIPPED = ["dcp", "diffuir", "identity", "lime", "median", "richardson-lucy"]
+SHIPPED = [
+    "airnet",
+    "dcp",
+    "diffuir",
+    "identity",
+    "instructir",
+    "lime",
+    "median",
+    "richardson-lucy",
+]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
