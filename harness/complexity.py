@@ -103,13 +103,19 @@ def _test_image(height: int, width: int, device: str) -> torch.Tensor:
     return torch.rand(1, 3, height, width, generator=gen).to(device)
 
 
-def _batch(images: torch.Tensor, restorer: Restorer) -> ImageBatch:
-    """A one-image batch; a method that is not blind gets its first task (as the contract)."""
-    task = None if restorer.blind else (restorer.tasks[0] if restorer.tasks else None)
+def _batch(images: torch.Tensor, restorer: Restorer, task: str | None = None) -> ImageBatch:
+    """A one-image batch; a method that is not blind gets ``task``, else its first (as the
+    contract does)."""
+    if restorer.blind:
+        task = None
+    elif task is None:
+        task = restorer.tasks[0] if restorer.tasks else None
     return ImageBatch(images=images, ids=("complexity-0",), seed=0, task=task)
 
 
-def count_flops(restorer: Restorer, images: torch.Tensor) -> tuple[int, int, int]:
+def count_flops(
+    restorer: Restorer, images: torch.Tensor, task: str | None = None
+) -> tuple[int, int, int]:
     """(network FLOPs, network calls observed, all FLOPs) during one ``restore()`` of ``images``."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -138,7 +144,7 @@ def count_flops(restorer: Restorer, images: torch.Tensor) -> tuple[int, int, int
         handles = [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
     try:
         with counter:
-            restorer.restore(_batch(images, restorer))
+            restorer.restore(_batch(images, restorer, task))
     finally:
         for handle in handles:
             handle.remove()
@@ -157,9 +163,12 @@ class FlopCount:
     """"network" (per-call x calls_per_image) or "restore" (the whole restore() counted)."""
 
 
-def flops_per_image(restorer: Restorer, height: int, width: int, device: str) -> FlopCount:
-    """Count the FLOPs of one HxW image (a deterministic test image, one ``restore()``)."""
-    network, calls, total = count_flops(restorer, _test_image(height, width, device))
+def flops_per_image(
+    restorer: Restorer, height: int, width: int, device: str, task: str | None = None
+) -> FlopCount:
+    """Count the FLOPs of one HxW image (a deterministic test image, one ``restore()``); a
+    task-routed method restores it as ``task`` (its first task when None)."""
+    network, calls, total = count_flops(restorer, _test_image(height, width, device), task)
     if restorer.module() is not None and calls > 0:
         per_call = network // calls
         per_image_calls = restorer.calls_per_image()

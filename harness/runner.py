@@ -404,7 +404,7 @@ class _Job:
         bar.close()
         if protocol.input_crop:  # the size the restorer saw
             sizes = [s and _cropped_size(s, protocol.input_crop) for s in sizes]
-        complexity = self._complexity(sizes) if todo else None
+        complexity = self._complexity(sizes, bench.task) if todo else None
         if complexity is not None and outcome.scored:
             complexity["model_seconds"] = outcome.model_seconds
             complexity["wall_seconds"] = outcome.seconds
@@ -538,8 +538,9 @@ class _Job:
             raise HarnessError(f"restorer returned {got}, expected {tuple(images.shape)}")
         return out.detach().to("cpu", torch.float32), seconds
 
-    def _complexity(self, sizes: list[tuple[int, int] | None]) -> dict[str, Any]:
-        """Params, and FLOPs per image at the benchmark's most common size (best effort)."""
+    def _complexity(self, sizes: list[tuple[int, int] | None], task: str) -> dict[str, Any]:
+        """Params, and FLOPs per image at the benchmark's most common size, restored as the
+        benchmark's task when the method takes the label (best effort)."""
         import torch
 
         from harness import complexity as cx
@@ -551,7 +552,7 @@ class _Job:
         (h, w), _ = Counter(known).most_common(1)[0]
         try:
             with torch.inference_mode():
-                flops = cx.flops_per_image(self.restorer, h, w, self.device)
+                flops = cx.flops_per_image(self.restorer, h, w, self.device, task)
         except Exception as exc:  # complexity is a courtesy: a method that cannot be counted
             info["flops_error"] = _reason(exc)
             log.warning("FLOPs of %s not counted: %s", self.restorer.name, info["flops_error"])

@@ -175,3 +175,14 @@ def test_training_loss_is_l1_over_the_three_stages(states) -> None:
         want = sum(float((out - y).abs().mean()) for out in network(x))
         got = float(MPRNetRestorer.training_loss(network, x, y, torch.Generator()))
     assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_flops_of_the_routed_variant_are_those_of_the_task_s_network() -> None:
+    from harness.complexity import flops_per_image
+
+    routed = MPRNetRestorer(variant="routed", random_init=True)
+    single = {t: MPRNetRestorer(variant=t, random_init=True) for t in ("derain", "deblur")}
+    counts = {t: flops_per_image(routed, 32, 32, "cpu", t).per_image for t in single}
+    for task, restorer in single.items():
+        assert counts[task] == flops_per_image(restorer, 32, 32, "cpu", task).per_image
+    assert counts["deblur"] > counts["derain"]  # 20.1M against 3.6M parameters
