@@ -168,10 +168,13 @@ def test_installed_harness_lists_the_suites(
 def test_installed_harness_finds_the_shipped_weights(
     installed: dict[str, Path], env: dict[str, str]
 ) -> None:
-    out = _check([str(installed["harness"]), "weights", "ls"], cwd=installed["work"], env=env)
-    (line,) = [line for line in out.splitlines() if "diffuir-t-mini" in line]
-    assert "PRESENT" in line
-    assert str(installed["venv"].resolve()) in line
+    for method, name in (("diffuir", "diffuir-t-mini"), ("promptir", "promptir-tiny-mini")):
+        out = _check(
+            [str(installed["harness"]), "weights", "ls", method], cwd=installed["work"], env=env
+        )
+        (line,) = [line for line in out.splitlines() if name in line]
+        assert "PRESENT" in line
+        assert str(installed["venv"].resolve()) in line
 
 
 def test_installed_harness_runs_and_reports_the_mini_suite(
