@@ -258,7 +258,7 @@ def check_state(
     other = identify_method(state)
     if other is not None and other != method and identify_method(expected) != other:
         raise CheckpointMismatchError(
-            f"{label} is a {other} checkpoint, not a {method} one",
+            f"{label} holds {other} weights, not {method} weights",
             hint=f"run it with the {other} method, or pass a {method} checkpoint",
         )
     missing = [k for k in expected if k not in state]

@@ -164,7 +164,7 @@ def checkpoint_variant(path: str | Path, *, ema: bool = True) -> str:
         other = identify_method(weights.state)
         if other is not None:
             raise CheckpointMismatchError(
-                f"{label} is a {other} checkpoint, not a DiffUIR one",
+                f"{label} holds {other} weights, not DiffUIR weights",
                 hint=f"register it for the {other} method, or pass a DiffUIR checkpoint",
             )
         raise HarnessError(

@@ -76,7 +76,8 @@ def _protocols() -> list[dict[str, object]]:
     return protocol_summaries() + optional_protocol_summaries()
 
 
-def _line(kind: str, row: dict[str, object]) -> str:
+def _line(kind: str, row: dict[str, object], width: int) -> str:
+    """One listing entry; ``width`` is the name column (the longest name, so none overflows)."""
     if kind == "methods":
         params = row["params"] or {}
         sizes = ", ".join(
@@ -88,20 +89,20 @@ def _line(kind: str, row: dict[str, object]) -> str:
         weights = "loads weights" if row["loads_weights"] else "loads no weights"
         presets = ", ".join(row["presets"])  # type: ignore[arg-type]
         line = (
-            f"{row['name']:<14} {row['summary']}{blind}\n"
-            f"{'':<14} variants: {sizes}; tasks: {', '.join(row['tasks'])}\n"
-            f"{'':<14} options: {options}; {weights}"
+            f"{row['name']:<{width}} {row['summary']}{blind}\n"
+            f"{'':<{width}} variants: {sizes}; tasks: {', '.join(row['tasks'])}\n"
+            f"{'':<{width}} options: {options}; {weights}"
         )
         if presets:
             line += f"; training presets: {presets}"
         if row["license"]:
-            line += f"\n{'':<14} licence: {row['license']}"
+            line += f"\n{'':<{width}} licence: {row['license']}"
         return line
-    line = f"{row['name']:<20} {row.get('summary', '')}"
+    line = f"{row['name']:<{width}} {row.get('summary', '')}"
     if kind == "protocols":
-        line += f"\n{'':<20} {row['signature']}"
+        line += f"\n{'':<{width}} {row['signature']}"
         if row.get("available") is False:
-            line += f"\n{'':<20} needs the iqa extra: pip install 'uir-harness[iqa]'"
+            line += f"\n{'':<{width}} needs the iqa extra: pip install 'uir-harness[iqa]'"
     return line
 
 
@@ -125,5 +126,6 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
+        width = max((len(str(row["name"])) for row in rows), default=0)
         for row in rows:
-            typer.echo(_line(kind, row))
+            typer.echo(_line(kind, row, max(width, 14)))

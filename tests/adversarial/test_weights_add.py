@@ -117,7 +117,7 @@ def test_checkpoint_of_another_method_is_refused_by_name(tmp_path: Path) -> None
     keys = ["patch_embed.proj.weight", "latent.0.attn.qkv.weight", "output.weight"]
     path = tmp_path / "restormer.pth"
     torch.save({"params": {k: torch.zeros(2) for k in keys}}, path)
-    _refused(_add("diffuir", path), HarnessError, "Restormer checkpoint, not a DiffUIR one")
+    _refused(_add("diffuir", path), HarnessError, "Restormer weights, not DiffUIR weights")
     assert _recorded() == []
 
 

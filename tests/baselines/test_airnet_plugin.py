@@ -122,7 +122,7 @@ def test_contract_passes_on_small_images(checkpoint) -> None:
 def test_another_methods_checkpoint_is_refused_by_name(tmp_path) -> None:
     keys = ("enc_cond.0.fc.weight", "dec_cond.0.fc.weight", "intro.weight")
     torch.save({k: torch.zeros(2) for k in keys}, tmp_path / "im.pt")
-    with pytest.raises(CheckpointMismatchError, match="is a InstructIR checkpoint, not a AirNet"):
+    with pytest.raises(CheckpointMismatchError, match="holds InstructIR weights, not AirNet"):
         AirNetRestorer(weights=str(tmp_path / "im.pt"))
 
 

@@ -210,7 +210,7 @@ def test_wrong_checkpoints_are_refused_by_name(files, tmp_path) -> None:
     torch.save(
         {"R.head.0.weight": torch.zeros(2), "E.E.encoder_q.w": torch.zeros(2)}, tmp_path / "a.pt"
     )
-    with pytest.raises(CheckpointMismatchError, match="is a AirNet checkpoint, not a InstructIR"):
+    with pytest.raises(CheckpointMismatchError, match="holds AirNet weights, not InstructIR"):
         InstructIRRestorer(weights=str(tmp_path / "a.pt"), random_init=False)
     with pytest.raises(CheckpointMismatchError, match="text head"):
         InstructIRRestorer(random_init=True, text_head=str(files["image"]), encoder="/nonexistent")

@@ -88,7 +88,7 @@ def test_other_files_are_refused(tmp_path, file32) -> None:
     keys = [e.key for e in read_key_file("restormer").entries]
     path = tmp_path / "restormer.pth"
     write_official(path, {k: torch.zeros(1) for k in keys}, "params")
-    with pytest.raises(CheckpointMismatchError, match="is a Restormer checkpoint, not a NAFNet"):
+    with pytest.raises(CheckpointMismatchError, match="holds Restormer weights, not NAFNet"):
         NAFNetRestorer(variant="width32", weights=str(path))
     with pytest.raises(CheckpointMismatchError, match=r"wrong shape for NAFNet \(width64\)"):
         NAFNetRestorer(variant="width64", weights=str(file32))

@@ -148,7 +148,7 @@ def test_other_methods_checkpoints_are_refused_by_name(
         torch.save({"params": zeros_state(key_file)}, path)
     result = harness("run", "-m", "promptir", "--weights", str(path), "-s", "mini-derain")
     assert isinstance(result.exception, CheckpointMismatchError)
-    assert f"is a {signature} checkpoint, not a PromptIR one" in str(result.exception)
+    assert f"holds {signature} weights, not PromptIR weights" in str(result.exception)
 
 
 def test_missing_weights_name_the_file_and_where_it_comes_from() -> None:

@@ -124,7 +124,7 @@ def test_other_methods_checkpoints_are_refused_by_name(tmp_path) -> None:
         keys = [e.key for e in read_key_file(name).entries]
         path = tmp_path / f"{name}.pth"
         write_official(path, {k: torch.zeros(1) for k in keys}, "params")
-        with pytest.raises(CheckpointMismatchError, match=f"is a {signature} checkpoint, not a "):
+        with pytest.raises(CheckpointMismatchError, match=f"holds {signature} weights, not "):
             RestormerRestorer(variant="derain", weights=str(path))
 
 

@@ -71,6 +71,16 @@ def test_ls_other_kinds_exit_zero(kind: str) -> None:
     assert isinstance(json.loads(out.stdout), list)
 
 
+@pytest.mark.parametrize("kind", ["methods", "protocols"])
+def test_ls_names_never_run_into_their_descriptions(kind: str) -> None:
+    names = [r["name"] for r in json.loads(_harness("ls", kind, "--json").stdout)]
+    out = _harness("ls", kind).stdout
+    first_lines = [line for line in out.splitlines() if line and not line.startswith(" ")]
+    assert [line.split(" ", 1)[0] for line in first_lines] == names
+    column = max(len(line) - len(line.lstrip()) for line in out.splitlines() if line[:1] == " ")
+    assert column == max(14, *map(len, names)) + 1  # the longest name, then one space
+
+
 def test_unknown_listing_exits_2_with_suggestion() -> None:
     out = _harness("ls", "metods")
     assert out.returncode == 2

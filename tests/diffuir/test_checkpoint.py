@@ -55,7 +55,7 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path, t_checkpoint) -> None:
 )
 def test_other_methods_checkpoints_are_named(tmp_path, keys, name: str) -> None:
     torch.save({"state_dict": {k: torch.zeros(2) for k in keys}}, tmp_path / "other.pt")
-    with pytest.raises(HarnessError, match=f"{name}.* checkpoint, not a DiffUIR one"):
+    with pytest.raises(HarnessError, match=f"{name}.* weights, not DiffUIR weights"):
         create_method("diffuir", weights=str(tmp_path / "other.pt"))
 
 

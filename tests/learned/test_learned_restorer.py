@@ -78,7 +78,7 @@ def test_official_container_loads_strictly_and_restores_padded(tmp_path: Path) -
 def test_other_methods_checkpoint_is_refused_by_name(tmp_path: Path) -> None:
     keys = ["patch_embed.proj.weight", "latent.0.attn.qkv.weight", "down.weight"]
     torch.save({"state_dict": {f"net.{k}": torch.zeros(1) for k in keys}}, tmp_path / "r.ckpt")
-    with pytest.raises(CheckpointMismatchError, match="is a Restormer checkpoint, not a TinyNet"):
+    with pytest.raises(CheckpointMismatchError, match="holds Restormer weights, not TinyNet"):
         Tiny(weights=str(tmp_path / "r.ckpt"))
 
 

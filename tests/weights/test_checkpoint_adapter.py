@@ -94,7 +94,7 @@ def test_another_methods_checkpoint_is_refused_by_name() -> None:
     expected = {"patch_embed.proj.weight": torch.empty(1, device="meta")}
     restormer = {"patch_embed.proj.weight": torch.zeros(1), "latent.0.x": torch.zeros(1)}
     promptir = {**restormer, "prompt1.prompt_param": torch.zeros(1)}
-    with pytest.raises(CheckpointMismatchError, match="is a PromptIR checkpoint, not a Restormer"):
+    with pytest.raises(CheckpointMismatchError, match="holds PromptIR weights, not Restormer"):
         check_state(expected, promptir, method="Restormer", what="Restormer", label="x.pth")
 
 
@@ -104,7 +104,7 @@ def test_another_layouts_container_is_opened_so_the_method_is_named() -> None:
     adapted = adapt_state_dict(basicsr, LIGHTNING)
     assert adapted.container == "params" and sorted(adapted.state) == sorted(restormer)
     expected = {"prompt1.prompt_param": torch.empty(1, device="meta")}
-    with pytest.raises(CheckpointMismatchError, match="is a Restormer checkpoint, not a PromptIR"):
+    with pytest.raises(CheckpointMismatchError, match="holds Restormer weights, not PromptIR"):
         check_state(expected, adapted.state, method="PromptIR", what="PromptIR", label="r.pth")
     # a top level holding tensors is the state_dict itself; nested dicts are not looked into
     plain = {"a": torch.zeros(1), "params": restormer}
