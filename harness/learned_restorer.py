@@ -23,7 +23,6 @@ network its ``task`` names (``--weights derain=FILE,deblur=FILE`` picks the file
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -86,8 +85,6 @@ class LearnedRestorer(Restorer):
     """Parameters the official checkpoint of a variant stores when it holds more than inference
     uses (training-only keys); reported when no file is loaded (``random_init``)."""
     option_specs: ClassVar[dict[str, Option]] = {"random_init": RANDOM_INIT}
-    routes: ClassVar[Mapping[str, Mapping[str, str]]] = {}
-    """Task-routed variants: variant -> {task: the single-checkpoint variant that restores it}."""
 
     def __init__(
         self,

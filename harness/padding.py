@@ -11,6 +11,8 @@ only by protocols that declare it (``Protocol.input_crop``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,6 +58,18 @@ def centre_crop_box(height: int, width: int, multiple: int) -> tuple[slice, slic
         )
     rh, rw = height % multiple, width % multiple
     return slice(rh // 2, height - rh + rh // 2), slice(rw // 2, width - rw + rw // 2)
+
+
+def centre_crop(x: Any, multiple: int) -> Any:
+    """``x`` (an HxWxC array or a [..., H, W] tensor) centre-cropped to a multiple of ``multiple``
+    (:func:`centre_crop_box`); unchanged when ``multiple`` is 0."""
+    if not multiple:
+        return x
+    if isinstance(x, torch.Tensor):
+        rows, cols = centre_crop_box(int(x.shape[-2]), int(x.shape[-1]), multiple)
+        return x[..., rows, cols]
+    rows, cols = centre_crop_box(x.shape[0], x.shape[1], multiple)
+    return x[rows, cols]
 
 
 def run_padded(network: nn.Module, images: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -83,6 +83,9 @@ class Restorer(ABC):
     """The keyword options ``__init__`` accepts; any other option is refused."""
     loads_weights: ClassVar[bool] = True
     """False for methods without learned weights: passing ``weights`` to them is an error."""
+    routes: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    """Task-routed variants: variant -> {task: the single-checkpoint variant that restores it}
+    (see :class:`harness.learned_restorer.LearnedRestorer`); such a variant holds no single file."""
     flops_not_counted: ClassVar[tuple[str, ...]] = ()
     """Operations of the method whose FLOPs ``torch.utils.flop_counter`` does not count (custom
     ops such as torchvision's deformable convolution), one line each; ``harness complexity``
@@ -165,10 +168,6 @@ class Restorer(ABC):
         from harness.errors import HarnessError
 
         raise HarnessError(f"method {cls.name!r} cannot be trained by the harness")
-
-    def adopt_training_setting(self, entry: WeightsEntry | None) -> None:
-        """Take the loaded checkpoint's declared training setting (reports grey cells outside it)."""
-        self.training_setting = training_setting_of(entry)
 
     def provenance(self) -> dict[str, Any]:
         """What a run records about this restorer: name, variant, weights and their sha256."""

@@ -468,8 +468,11 @@ class _Job:
         )
         try:
             if protocol.input_crop:  # the protocol's pre-restoration crop, same box for both
-                images = _centre_crop(images, protocol.input_crop)
-                targets = None if targets is None else _centre_crop(targets, protocol.input_crop)
+                from harness.padding import centre_crop
+
+                images = centre_crop(images, protocol.input_crop).contiguous()
+                if targets is not None:
+                    targets = centre_crop(targets, protocol.input_crop).contiguous()
             restored, seconds = self._restore(bench, images, tuple(it.image_id for it in good))
             outcome.model_seconds += seconds
             scores = self.metrics.score(protocol, restored, targets, images)
@@ -562,18 +565,15 @@ class _Job:
         return info
 
 
-def _centre_crop(images: torch.Tensor, multiple: int) -> torch.Tensor:
-    """[B, C, H, W] centre-cropped to a multiple of ``multiple`` (harness.padding's box)."""
-    from harness.padding import centre_crop_box
-
-    rows, cols = centre_crop_box(int(images.shape[-2]), int(images.shape[-1]), multiple)
-    return images[..., rows, cols].contiguous()
-
-
 def _cropped_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:
     """The (H, W) the centre crop to ``multiple`` leaves (an image too small is left as it is:
     it fails when cropped)."""
-    return tuple(n - n % multiple or n for n in size)  # type: ignore[return-value]
+    from harness.padding import centre_crop_box
+
+    if min(size) < multiple:
+        return size
+    rows, cols = centre_crop_box(*size, multiple)
+    return rows.stop - rows.start, cols.stop - cols.start
 
 
 def _failed(benchmark: str, item: LoadedPair, reason: str) -> ImageResult:

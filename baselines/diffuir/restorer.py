@@ -26,7 +26,7 @@ from baselines.diffuir.preprocess import LOL_HISTEQ, UDC_HALF_SPLIT, apply_prepr
 from baselines.diffuir.sampler import DEFAULT_STEPS, batch_noise, sample
 from baselines.diffuir.schedule import Schedule
 from harness.errors import HarnessError
-from harness.restorer import ImageBatch, Option, Restorer
+from harness.restorer import ImageBatch, Option, Restorer, training_setting_of
 
 UDC_STEPS = 4
 NOISE_RULE = (
@@ -125,7 +125,7 @@ class DiffUIR(Restorer):
         self.weights_origin = loaded.origin
         self.weights_entry = resolved.entry.name if resolved.entry else None
         self.weights_path = str(resolved.path)
-        self.adopt_training_setting(resolved.entry)
+        self.training_setting = training_setting_of(resolved.entry)
         return unet
 
     @classmethod

@@ -66,18 +66,13 @@ def _crop(x: np.ndarray, border: int) -> np.ndarray:
     return x[border:-border, border:-border] if border else x
 
 
-def centre_crop(x: Any, multiple: int) -> Any:
-    """``x`` (an HxWxC array or a [..., H, W] tensor) centre-cropped to a multiple of ``multiple``
-    (``harness.padding.centre_crop_box``); unchanged when ``multiple`` is 0."""
-    if not multiple:
+def _input_crop(x: Any, protocol: Protocol) -> Any:
+    """``x`` centre-cropped as ``protocol.input_crop`` says (torch is imported only then)."""
+    if not protocol.input_crop:
         return x
-    from harness.padding import centre_crop_box
+    from harness.padding import centre_crop
 
-    if isinstance(x, np.ndarray):
-        rows, cols = centre_crop_box(x.shape[0], x.shape[1], multiple)
-        return x[rows, cols]
-    rows, cols = centre_crop_box(int(x.shape[-2]), int(x.shape[-1]), multiple)
-    return x[..., rows, cols]
+    return centre_crop(x, protocol.input_crop)
 
 
 def score_image(
@@ -90,14 +85,14 @@ def score_image(
 ) -> dict[str, float]:
     """Every metric of ``protocol`` for one image; PSNR of identical images is ``inf``."""
     restored = _check(restored, "restored", name, allow_float=True)
-    restored = centre_crop(restored, protocol.input_crop)
+    restored = _input_crop(restored, protocol)
     if restored.dtype != np.uint8:
         restored = quantize(restored, protocol.quantize, protocol.jpeg_quality)
     scores: dict[str, float] = {}
     if protocol.needs_target:
         if target is None:
             raise _fail(name, "target", f"is missing; protocol {protocol.name} needs ground truth")
-        target = centre_crop(_check(target, "target", name, allow_float=False), protocol.input_crop)
+        target = _input_crop(_check(target, "target", name, allow_float=False), protocol)
         if target.shape != restored.shape:
             if protocol.gt_resize == "matlab-bicubic":
                 target = imresize(target, restored.shape[:2])
@@ -133,7 +128,7 @@ def score_image(
         if degraded is None:
             raise _fail(name, "degraded", f"is missing; protocol {protocol.name} needs it for LOE")
         degraded = _check(degraded, "degraded", name, allow_float=False)
-        degraded = centre_crop(degraded, protocol.input_crop)
+        degraded = _input_crop(degraded, protocol)
         if degraded.shape != restored.shape:
             raise _fail(
                 name, "restored", f"has shape {restored.shape} but degraded has {degraded.shape}"
@@ -165,8 +160,7 @@ def score_batch(
         shape = tuple(restored.shape) if hasattr(restored, "shape") else type(restored).__name__
         raise HarnessError(f"restored batch has shape {shape}; need a [B,3,H,W] tensor")
     restored, target, degraded = (
-        None if x is None else centre_crop(x, protocol.input_crop)
-        for x in (restored, target, degraded)
+        None if x is None else _input_crop(x, protocol) for x in (restored, target, degraded)
     )
     for role, other in (("target", target), ("degraded", degraded)):
         if other is not None and tuple(other.shape) != tuple(restored.shape):

@@ -119,9 +119,8 @@ def add_weights(
         result = _store(source, sha, unpinned, "pinned")
         record_pin(unpinned, sha)
         return result
-    routed = getattr(cls, "routes", {})
-    if (variant or cls.default_variant) in routed:  # a routed variant holds no single file
-        singles = [v for v in cls.variants if v not in routed]
+    if (variant or cls.default_variant) in cls.routes:  # a routed variant holds no single file
+        singles = [v for v in cls.variants if v not in cls.routes]
         raise HarnessError(
             f"{source} fits several {method} variants ({', '.join(singles)}); say which",
             hint=f"add it with --variant {' or --variant '.join(singles)}",

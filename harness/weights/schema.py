@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -86,24 +87,15 @@ class WeightsEntry(BaseModel):
             raise ValueError("a weights name uses letters, digits, '.', '_', '+' and '-' only")
         return value
 
-    @field_validator("sha256")
+    @field_validator("sha256", "git_blob_sha1")
     @classmethod
-    def _hex_digest(cls, value: str | None) -> str | None:
+    def _hex_digest(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
         value = value.strip().lower()
-        if not _SHA256.match(value):
-            raise ValueError("sha256 must be 64 hexadecimal characters")
-        return value
-
-    @field_validator("git_blob_sha1")
-    @classmethod
-    def _hex_sha1(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().lower()
-        if not _SHA1.match(value):
-            raise ValueError("git_blob_sha1 must be 40 hexadecimal characters")
+        pattern, digits = (_SHA256, 64) if info.field_name == "sha256" else (_SHA1, 40)
+        if not pattern.match(value):
+            raise ValueError(f"{info.field_name} must be {digits} hexadecimal characters")
         return value
 
     @field_validator("file")
