@@ -12,26 +12,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.errors import HarnessError
-from harness.loading import (
-    LoadedPair,
-    PairSource,
-    image_sizes,
-    load_batches,
-    scored_on_these_bytes,
-)
+from harness.loading import PairSource, image_sizes, load_batches, scored_on_these_bytes
 from harness.provenance import config_key, environment_fields
 from harness.store import ImageResult, Store
+from harness.work import BenchmarkContext, complexity_of, cropped_size, restore_and_score
 
 if TYPE_CHECKING:
     import torch
 
+    from harness.ray_executor import RayOptions
     from harness.restorer import Restorer
 
 log = logging.getLogger(__name__)
@@ -183,6 +179,13 @@ ProgressFactory = Callable[[str, int], ProgressBar]
 """Makes the bar of a benchmark from its name and number of images."""
 
 
+@runtime_checkable
+class WorkersDisplay(Protocol):
+    """A progress display that can also show how many of a cluster's workers are alive."""
+
+    def workers(self, alive: int, total: int) -> None: ...
+
+
 class _NoProgress:
     def advance(self, n: int = 1) -> None:
         pass
@@ -210,6 +213,12 @@ class RunConfig:
     overwrite: bool = False
     allow_unverified: bool = False
     workers: int | None = None
+    """DataLoader decode workers of the local executor (``--executor ray``: see ``ray``)."""
+    executor: str = "local"
+    """``local`` (this process) or ``ray`` (worker actors on a Ray cluster, ``harness.ray_executor``);
+    the same configuration gives the same numbers and the same run (resumable) under either."""
+    ray: RayOptions | None = None
+    """Cluster address and worker resources of the Ray executor (defaults when None)."""
     flops: bool = True
     """Count FLOPs per image (one extra restore per benchmark); params are always counted."""
     data_root: Path = field(default_factory=Path)
@@ -267,70 +276,166 @@ def run(
     collaborators: Collaborators | None = None,
 ) -> RunSummary:
     """Run ``config.method`` on every present benchmark of ``config.suite``; returns a summary."""
-    from harness.settings import resolve_device
-
     layers = collaborators or default_collaborators()
-    device = resolve_device(config.device)
-    names = layers.benchmarks.resolve_suite(config.suite)
-    kwargs: dict[str, Any] = dict(config.options)
-    if config.steps is not None:
-        kwargs["steps"] = config.steps
-    restorer = layers.methods(
-        config.method, variant=config.variant, weights=config.weights, device=device, **kwargs
-    )
-    provenance = restorer.provenance()
-    fields = {
-        "method": config.method,
-        "variant": restorer.variant,
-        "weights": config.weights,
-        "weights_sha256": provenance.get("weights_sha256"),
-        "suite": config.suite,
-        "protocol": config.protocol,
-        "seed": config.seed,
-        "steps": config.steps,
-        "device": device,
-        "batch_size": config.batch_size,
-        "blind": bool(restorer.blind),
-        "options": provenance.get("options") or {},
-        **environment_fields(device),
-    }
-    config_record = {k: v for k, v in asdict(config).items() if k not in ("overwrite",)}
-    store = Store(config.store_path)
-    missing: dict[str, str] = {}
-    benches: list[BenchmarkData] = []
-    for name in names:
-        try:
-            benches.append(
-                layers.benchmarks.open(
-                    name, config.data_root, allow_unverified=config.allow_unverified
+    executor = make_executor(config)
+    with executor.session():
+        device = executor.device(config.device)
+        names = layers.benchmarks.resolve_suite(config.suite)
+        kwargs = method_kwargs(config)
+        restorer = layers.methods(
+            config.method,
+            variant=config.variant,
+            weights=config.weights,
+            device=executor.driver_device(device),
+            **kwargs,
+        )
+        provenance = restorer.provenance()
+        fields = {
+            "method": config.method,
+            "variant": restorer.variant,
+            "weights": config.weights,
+            "weights_sha256": provenance.get("weights_sha256"),
+            "suite": config.suite,
+            "protocol": config.protocol,
+            "seed": config.seed,
+            "steps": config.steps,
+            "device": device,
+            "batch_size": config.batch_size,
+            "blind": bool(restorer.blind),
+            "options": provenance.get("options") or {},
+            **environment_fields(device),
+        }
+        config_record = {k: v for k, v in asdict(config).items() if k not in ("overwrite",)}
+        missing: dict[str, str] = {}
+        benches: list[BenchmarkData] = []
+        for name in names:
+            try:
+                benches.append(
+                    layers.benchmarks.open(
+                        name, config.data_root, allow_unverified=config.allow_unverified
+                    )
                 )
-            )
-        except HarnessError as exc:
-            if not layers.benchmarks.is_missing(exc):
-                raise
-            missing[name] = str(exc)
-    run_id, resumed = store.start_run(
-        config_key(fields), fields, config_record, provenance, overwrite=config.overwrite
-    )
-    log.info("run %d (%s) in %s", run_id, "resumed" if resumed else "new", config.store_path)
-    summary = RunSummary(run_id, resumed, Path(config.store_path), missing=missing)
-    job = _Job(store, run_id, restorer, layers.metrics, config, device, progress)
-    status = "failed"
-    try:
-        for bench in benches:
-            summary.benchmarks.append(job.run_benchmark(bench))
-        status = "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    finally:
-        store.finish_run(run_id, status)
-        store.close()
+            except HarnessError as exc:
+                if not layers.benchmarks.is_missing(exc):
+                    raise
+                missing[name] = str(exc)
+        provenance["executor"] = executor.start(device, provenance.get("weights_sha256"))
+        store = Store(config.store_path)
+        run_id, resumed = store.start_run(
+            config_key(fields), fields, config_record, provenance, overwrite=config.overwrite
+        )
+        log.info("run %d (%s) in %s", run_id, "resumed" if resumed else "new", config.store_path)
+        summary = RunSummary(run_id, resumed, Path(config.store_path), missing=missing)
+        job = RunJob(store, run_id, restorer, layers.metrics, config, device, progress)
+        status = "failed"
+        try:
+            summary.benchmarks = executor.run_benchmarks(job, benches)
+            status = "finished"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            store.finish_run(run_id, status)
+            store.close()
     return summary
 
 
-class _Job:
-    """One run's method on its benchmarks: restore, score and store each image."""
+def method_kwargs(config: RunConfig) -> dict[str, Any]:
+    """The keyword options the method is built with (``--option``, and ``--steps``)."""
+    kwargs: dict[str, Any] = dict(config.options)
+    if config.steps is not None:
+        kwargs["steps"] = config.steps
+    return kwargs
+
+
+class Executor(Protocol):
+    """Where a run's images are restored and scored; the driver (``run``) alone writes the store."""
+
+    def session(self) -> Any:
+        """A context manager holding whatever the executor needs for the run (a cluster)."""
+
+    def device(self, spec: str) -> str:
+        """The device restorers run on, from ``--device``."""
+
+    def driver_device(self, device: str) -> str:
+        """The device of the run process's own restorer (provenance, checks)."""
+
+    def start(self, device: str, weights_sha256: str | None) -> dict[str, Any]:
+        """Get the workers ready; returns what provenance records of the executor."""
+
+    def run_benchmarks(
+        self, job: RunJob, benches: Sequence[BenchmarkData]
+    ) -> list[BenchmarkOutcome]:
+        """Score every benchmark's remaining images, committing rows through ``job``."""
+
+
+class LocalExecutor:
+    """The default: restore in this process, decode in DataLoader workers."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        yield
+
+    def device(self, spec: str) -> str:
+        from harness.settings import resolve_device
+
+        return resolve_device(spec)
+
+    def driver_device(self, device: str) -> str:
+        return device
+
+    def start(self, device: str, weights_sha256: str | None) -> dict[str, Any]:
+        from harness.loading import default_workers
+
+        workers = self.config.workers
+        return {
+            "name": "local",
+            "decode_workers": default_workers() if workers is None else workers,
+        }
+
+    def run_benchmarks(
+        self, job: RunJob, benches: Sequence[BenchmarkData]
+    ) -> list[BenchmarkOutcome]:
+        return [job.run_benchmark(bench) for bench in benches]
+
+
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(config: RunConfig) -> Executor:
+    """The executor ``config.executor`` names."""
+    if config.executor == "local":
+        return LocalExecutor(config)
+    if config.executor == "ray":
+        from harness.ray_executor import RayExecutor
+
+        return RayExecutor(config)
+    raise HarnessError(
+        f"unknown executor {config.executor!r}", hint=f"use one of: {', '.join(EXECUTORS)}"
+    )
+
+
+@dataclass
+class BenchmarkState:
+    """One benchmark while it runs: what is left to score, its bar and its outcome so far."""
+
+    bench: BenchmarkData
+    protocol: ScoringProtocol
+    context: BenchmarkContext
+    todo: list[PairSource]
+    sizes: list[tuple[int, int] | None]
+    """(height, width) of each ``todo`` input from its header (None when unreadable)."""
+    out_dir: Path | None
+    outcome: BenchmarkOutcome
+    bar: ProgressBar
+    started: float = field(default_factory=time.perf_counter)
+
+
+class RunJob:
+    """One run's method on its benchmarks: the store side (every executor) and the local loop."""
 
     def __init__(
         self,
@@ -351,10 +456,49 @@ class _Job:
         self.make_bar: ProgressFactory = progress or (lambda name, total: _NoProgress())
 
     def run_benchmark(self, bench: BenchmarkData) -> BenchmarkOutcome:
-        """Score every image of ``bench`` not already stored on the same bytes."""
+        """Score every image of ``bench`` not already stored on the same bytes, in this process."""
         import torch
 
         config, cuda = self.config, self.device.startswith("cuda")
+        state = self.begin(bench)
+        batches = load_batches(
+            state.todo,
+            state.sizes,
+            pinned=bench.pinned,
+            allow_unverified=config.allow_unverified,
+            batch_size=config.batch_size,
+            workers=config.workers,
+        )
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        torch.manual_seed(config.seed)
+        for items in batches:
+            rows, seconds = restore_and_score(
+                self.restorer,
+                self.metrics,
+                state.protocol,
+                state.context,
+                items,
+                seed=config.seed,
+                device=self.device,
+                out_dir=state.out_dir,
+            )
+            self.record(state, rows, seconds)
+        peak_memory = int(torch.cuda.max_memory_allocated(self.device)) if cuda else None
+        complexity = None
+        if state.todo:
+            complexity = complexity_of(
+                self.restorer,
+                self.restored_sizes(state),
+                bench.task,
+                self.device,
+                flops=config.flops,
+            )
+        return self.end(state, complexity, peak_memory)
+
+    def begin(self, bench: BenchmarkData) -> BenchmarkState:
+        """Record the benchmark in the store and find the images still to score."""
+        config = self.config
         protocol = self.metrics.protocol(config.protocol or bench.protocol)
         pairs = list(bench.pairs)[: config.limit]
         self.store.upsert_benchmark(
@@ -381,37 +525,49 @@ class _Job:
         bar = self.make_bar(bench.name, len(pairs))
         if outcome.skipped:
             bar.advance(outcome.skipped)
-        sizes = image_sizes(todo)
-        batches = load_batches(
-            todo,
-            sizes,
-            pinned=bench.pinned,
-            allow_unverified=config.allow_unverified,
-            batch_size=config.batch_size,
-            workers=config.workers,
-        )
         out_dir = None
         if config.save_images and config.images_dir is not None:
             out_dir = Path(config.images_dir) / f"run-{self.run_id}" / bench.name
-        if cuda:
-            torch.cuda.reset_peak_memory_stats(self.device)
-        torch.manual_seed(config.seed)
-        t_start = time.perf_counter()
-        for items in batches:
-            self._score_batch(bench, protocol, items, out_dir, outcome, bar)
-        outcome.seconds = time.perf_counter() - t_start
-        peak_memory = int(torch.cuda.max_memory_allocated(self.device)) if cuda else None
-        bar.close()
-        if protocol.input_crop:  # the size the restorer saw
-            sizes = [s and _cropped_size(s, protocol.input_crop) for s in sizes]
-        complexity = self._complexity(sizes, bench.task) if todo else None
+        context = BenchmarkContext(bench.name, bench.task, frozenset(bench.preprocess))
+        return BenchmarkState(
+            bench, protocol, context, todo, image_sizes(todo), out_dir, outcome, bar
+        )
+
+    def record(self, state: BenchmarkState, rows: Sequence[ImageResult], seconds: float) -> None:
+        """Commit each row to the store (one commit per image) and count it."""
+        for row in rows:
+            self.store.add_result(self.run_id, row)
+            if row.status == "ok":
+                state.outcome.scored += 1
+            else:
+                state.outcome.failed += 1
+            state.bar.advance()
+        state.outcome.model_seconds += seconds
+
+    def restored_sizes(self, state: BenchmarkState) -> list[tuple[int, int] | None]:
+        """The (H, W) the restorer sees of each image still to score (after the protocol's crop)."""
+        crop = state.protocol.input_crop
+        if not crop:
+            return state.sizes
+        return [s and cropped_size(s, crop) for s in state.sizes]
+
+    def end(
+        self,
+        state: BenchmarkState,
+        complexity: dict[str, Any] | None,
+        peak_memory: int | None,
+    ) -> BenchmarkOutcome:
+        """Close the bar and finish the benchmark in the store with its complexity figures."""
+        outcome = state.outcome
+        outcome.seconds = time.perf_counter() - state.started
+        state.bar.close()
         if complexity is not None and outcome.scored:
             complexity["model_seconds"] = outcome.model_seconds
             complexity["wall_seconds"] = outcome.seconds
             if peak_memory is not None:
                 complexity["peak_memory_bytes"] = peak_memory
         self.store.finish_benchmark(
-            self.run_id, bench.name, complexity, lock_digest=bench.lock_digest
+            self.run_id, state.bench.name, complexity, lock_digest=state.bench.lock_digest
         )
         return outcome
 
@@ -437,163 +593,3 @@ class _Job:
                 prior, p, pinned=bench.pinned, allow_unverified=self.config.allow_unverified
             )
         ]
-
-    def _score_batch(
-        self,
-        bench: BenchmarkData,
-        protocol: ScoringProtocol,
-        items: list[LoadedPair],
-        out_dir: Path | None,
-        outcome: BenchmarkOutcome,
-        bar: ProgressBar,
-    ) -> None:
-        import torch
-
-        from harness.images import to_tensor, to_uint8, write_image
-
-        good = [it for it in items if it.error is None]
-        for it in items:
-            if it.error is not None:
-                log.debug("%s/%s failed: %s", bench.name, it.image_id, it.error)
-                self.store.add_result(self.run_id, _failed(bench.name, it, it.error))
-                outcome.failed += 1
-                bar.advance()
-        if not good:
-            return
-        images = torch.stack([to_tensor(it.input) for it in good])
-        targets = (
-            torch.stack([to_tensor(it.target) for it in good])
-            if all(it.target is not None for it in good)
-            else None
-        )
-        try:
-            if protocol.input_crop:  # the protocol's pre-restoration crop, same box for both
-                from harness.padding import centre_crop
-
-                images = centre_crop(images, protocol.input_crop).contiguous()
-                if targets is not None:
-                    targets = centre_crop(targets, protocol.input_crop).contiguous()
-            restored, seconds = self._restore(bench, images, tuple(it.image_id for it in good))
-            outcome.model_seconds += seconds
-            scores = self.metrics.score(protocol, restored, targets, images)
-        except Exception as exc:  # a method or metric crash fails its batch; the run goes on
-            reason = _reason(exc)
-            log.debug("%s: batch failed: %s", bench.name, reason, exc_info=True)
-            for it in good:
-                self.store.add_result(self.run_id, _failed(bench.name, it, reason))
-                outcome.failed += 1
-                bar.advance()
-            return
-        for it, out, values in zip(good, restored, scores, strict=True):
-            out_path = None
-            if out_dir is not None:
-                out_path = out_dir / f"{_safe_name(it.image_id)}.png"
-                write_image(out_path, to_uint8(out))
-            h, w = it.input.shape[:2]  # type: ignore[union-attr]
-            self.store.add_result(
-                self.run_id,
-                ImageResult(
-                    benchmark=bench.name,
-                    image_id=it.image_id,
-                    status="ok",
-                    metrics={k: float(v) for k, v in values.items()},
-                    input_sha256=it.input_sha256,
-                    target_sha256=it.target_sha256,
-                    verified=it.verified,
-                    latency_ms=seconds * 1000.0 / len(good),
-                    height=h,
-                    width=w,
-                    input_path=it.input_path,
-                    target_path=it.target_path,
-                    output_path=None if out_path is None else str(out_path),
-                ),
-            )
-            outcome.scored += 1
-            bar.advance()
-
-    def _restore(
-        self, bench: BenchmarkData, images: torch.Tensor, ids: tuple[str, ...]
-    ) -> tuple[torch.Tensor, float]:
-        """The restored batch on the CPU and the model's wall time (synchronised on CUDA)."""
-        import torch
-
-        from harness.restorer import ImageBatch
-
-        batch = ImageBatch(
-            images=images.to(self.device),
-            ids=ids,
-            benchmark=bench.name,
-            task=None if self.restorer.blind else bench.task,
-            preprocess=frozenset(bench.preprocess),
-            seed=self.config.seed,
-        )
-        cuda = self.device.startswith("cuda")
-        if cuda:
-            torch.cuda.synchronize(self.device)
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            out = self.restorer.restore(batch)
-        if cuda:
-            torch.cuda.synchronize(self.device)
-        seconds = time.perf_counter() - t0
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(images.shape):
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise HarnessError(f"restorer returned {got}, expected {tuple(images.shape)}")
-        return out.detach().to("cpu", torch.float32), seconds
-
-    def _complexity(self, sizes: list[tuple[int, int] | None], task: str) -> dict[str, Any]:
-        """Params, and FLOPs per image at the benchmark's most common size, restored as the
-        benchmark's task when the method takes the label (best effort)."""
-        import torch
-
-        from harness import complexity as cx
-
-        info: dict[str, Any] = {"params": cx.count_parameters(self.restorer.module())}
-        known = [s for s in sizes if s is not None]
-        if not known or not self.config.flops:
-            return info
-        (h, w), _ = Counter(known).most_common(1)[0]
-        try:
-            with torch.inference_mode():
-                flops = cx.flops_per_image(self.restorer, h, w, self.device, task)
-        except Exception as exc:  # complexity is a courtesy: a method that cannot be counted
-            info["flops_error"] = _reason(exc)
-            log.warning("FLOPs of %s not counted: %s", self.restorer.name, info["flops_error"])
-            return info
-        info["flops_per_image"] = flops.per_image
-        info["flops_size"] = [h, w]
-        return info
-
-
-def _cropped_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:
-    """The (H, W) the centre crop to ``multiple`` leaves (an image too small is left as it is:
-    it fails when cropped)."""
-    from harness.padding import centre_crop_box
-
-    if min(size) < multiple:
-        return size
-    rows, cols = centre_crop_box(*size, multiple)
-    return rows.stop - rows.start, cols.stop - cols.start
-
-
-def _failed(benchmark: str, item: LoadedPair, reason: str) -> ImageResult:
-    return ImageResult(
-        benchmark=benchmark,
-        image_id=item.image_id,
-        status="failed",
-        reason=reason,
-        input_sha256=item.input_sha256,
-        target_sha256=item.target_sha256,
-        verified=item.verified,
-        input_path=item.input_path,
-        target_path=item.target_path,
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {text}"
-
-
-def _safe_name(image_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in image_id)

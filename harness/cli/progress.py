@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 
 class _Bar:
@@ -36,10 +43,17 @@ class RichProgress:
             TimeRemainingColumn(),
             transient=False,
         )
+        self._workers: TaskID | None = None
         self._progress.start()
 
     def __call__(self, name: str, total: int) -> _Bar:
         return _Bar(self._progress, self._progress.add_task(name, total=total, rate=""))
+
+    def workers(self, alive: int, total: int) -> None:
+        """Show how many of a cluster's workers are alive (a ``harness.runner.WorkersDisplay``)."""
+        if self._workers is None:
+            self._workers = self._progress.add_task("ray workers", total=total, rate="alive")
+        self._progress.update(self._workers, total=total, completed=alive)
 
     def stop(self) -> None:
         """Stop drawing."""

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from harness.cli.run import (
+    AddressOption,
+    CpusOption,
+    ExecutorOption,
+    GpusOption,
+    WorkersOption,
+    executor_fields,
+)
 
 FULL_SUITES = ("universal", "zero-shot")
 
@@ -27,6 +37,11 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option("--limit", min=1, help="At most N images per benchmark.")
         ] = None,
         device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda.")] = None,
+        workers: WorkersOption = None,
+        executor: ExecutorOption = "local",
+        address: AddressOption = None,
+        cpus_per_worker: CpusOption = 1.0,
+        gpus_per_worker: GpusOption = None,
     ) -> None:
         """Run every runnable method on the mini suite (and the full suites whose data is here)."""
         from harness.cli import settings_of
@@ -48,32 +63,35 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"suites to run: {', '.join(suites)}")
         run_ids: list[int] = []
         skipped: dict[str, str] = {}
-        for method in methods or method_names():
-            for suite in suites:
-                config = RunConfig(
-                    method=method,
-                    suite=suite,
-                    device=device or settings.device,
-                    limit=limit,
-                    data_root=settings.data_root,
-                    store_path=store_path,
-                    images_dir=settings.cache_dir / "outputs",
-                    save_images=True,
-                )
-                typer.echo(f"== {method} on {suite}")
-                progress = RichProgress() if settings.verbosity >= 0 else None
-                try:
-                    summary = run(config, progress=progress)
-                except HarnessError as exc:
-                    skipped[f"{method} ({suite})"] = str(exc).splitlines()[0]
-                    typer.secho(f"   skipped: {str(exc).splitlines()[0]}", fg="yellow")
-                    continue
-                finally:
-                    if progress is not None:
-                        progress.stop()
-                if summary.benchmarks:
-                    run_ids.append(summary.run_id)
-                missing.update(summary.missing)
+        chosen = executor_fields(executor, workers, address, cpus_per_worker, gpus_per_worker)
+        with _one_cluster(chosen):  # one Ray session for every method and suite
+            for method in methods or method_names():
+                for suite in suites:
+                    config = RunConfig(
+                        method=method,
+                        suite=suite,
+                        device=device or settings.device,
+                        limit=limit,
+                        data_root=settings.data_root,
+                        store_path=store_path,
+                        images_dir=settings.cache_dir / "outputs",
+                        save_images=True,
+                        **chosen,
+                    )
+                    typer.echo(f"== {method} on {suite}")
+                    progress = RichProgress() if settings.verbosity >= 0 else None
+                    try:
+                        summary = run(config, progress=progress)
+                    except HarnessError as exc:
+                        skipped[f"{method} ({suite})"] = str(exc).splitlines()[0]
+                        typer.secho(f"   skipped: {str(exc).splitlines()[0]}", fg="yellow")
+                        continue
+                    finally:
+                        if progress is not None:
+                            progress.stop()
+                    if summary.benchmarks:
+                        run_ids.append(summary.run_id)
+                    missing.update(summary.missing)
         if not run_ids:
             raise HarnessError("no method could run on any suite", hint="see the reasons above")
         files = write_report(store_path, run_ids, out, ("html", "md", "csv", "latex", "json"))
@@ -86,6 +104,15 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"\n{len(absent)} of the full benchmarks are not present here:")
         for name, message in sorted(absent.items()):
             typer.echo(f"  {name}: " + message.replace("\n", "\n    "))
+
+
+def _one_cluster(fields: dict):
+    """The Ray session every run of ``reproduce`` shares (nothing for the local executor)."""
+    if fields["executor"] != "ray":
+        return nullcontext()
+    from harness.ray_executor import cluster
+
+    return cluster(fields["ray"])
 
 
 def _has_data(suite: str, settings, missing: dict[str, str]) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,6 +35,43 @@ def print_run_table(store_path: Path, run_id: int) -> None:
 
 
 _RESERVED_OPTIONS = ("name", "variant", "weights", "device")
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=0,
+        help="Local: DataLoader decode workers. Ray: worker actors (default: as many as the "
+        "cluster's CPUs, or GPUs, allow).",
+    ),
+]
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="local (this process) or ray (worker actors on a Ray cluster; needs "
+        "uir-harness[ray]). Same numbers, same store, same resume.",
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="Ray: 'auto' joins a running cluster, HOST:PORT a given one; left out, a local "
+        "Ray instance is started for the run and stopped after.",
+    ),
+]
+CpusOption = Annotated[
+    float, typer.Option("--cpus-per-worker", min=0.0, help="Ray: CPUs per worker.")
+]
+GpusOption = Annotated[
+    float | None,
+    typer.Option(
+        "--gpus-per-worker",
+        min=0.0,
+        help="Ray: GPUs per worker (default 1 when the cluster has GPUs, else 0).",
+    ),
+]
 
 
 def _typed(value: str) -> bool | int | float | str:
@@ -72,6 +109,49 @@ def method_options(
             raise HarnessError(f"--option {key} is given twice (or also as --{key})")
         out[key] = _typed(value.strip())
     return out
+
+
+def executor_fields(
+    executor: str,
+    workers: int | None,
+    address: str | None,
+    cpus_per_worker: float,
+    gpus_per_worker: float | None,
+) -> dict[str, Any]:
+    """``RunConfig`` fields of the executor flags (``--workers`` counts actors under Ray)."""
+    from harness.errors import HarnessError
+    from harness.runner import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise HarnessError(
+            f"--executor {executor!r}: unknown", hint=f"use one of: {', '.join(EXECUTORS)}"
+        )
+    if executor == "local":
+        given = [
+            flag
+            for flag, value in (
+                ("--address", address),
+                ("--cpus-per-worker", None if cpus_per_worker == 1.0 else cpus_per_worker),
+                ("--gpus-per-worker", gpus_per_worker),
+            )
+            if value is not None
+        ]
+        if given:
+            raise HarnessError(
+                f"{', '.join(given)} only apply to --executor ray",
+                hint="add --executor ray, or drop them",
+            )
+        return {"executor": "local", "workers": workers}
+    from harness.ray_executor import RayOptions, require_ray
+
+    require_ray()
+    options = RayOptions(
+        address=address,
+        workers=workers or None,
+        cpus_per_worker=cpus_per_worker,
+        gpus_per_worker=gpus_per_worker,
+    )
+    return {"executor": "ray", "workers": 0, "ray": options}
 
 
 def register(app: typer.Typer) -> None:
@@ -117,9 +197,11 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[
             int | None, typer.Option("--limit", min=1, help="At most N images per benchmark.")
         ] = None,
-        workers: Annotated[
-            int | None, typer.Option("--workers", min=0, help="DataLoader decode workers.")
-        ] = None,
+        workers: WorkersOption = None,
+        executor: ExecutorOption = "local",
+        address: AddressOption = None,
+        cpus_per_worker: CpusOption = 1.0,
+        gpus_per_worker: GpusOption = None,
         store: Annotated[
             Path | None,
             typer.Option("--store", help="Result store (default <cache>/results.sqlite)."),
@@ -174,11 +256,11 @@ def register(app: typer.Typer) -> None:
             limit=limit,
             overwrite=overwrite,
             allow_unverified=allow_unverified,
-            workers=workers,
             flops=not no_flops,
             data_root=settings.data_root,
             store_path=store_path,
             images_dir=settings.cache_dir / "outputs",
+            **executor_fields(executor, workers, address, cpus_per_worker, gpus_per_worker),
         )
         progress = RichProgress() if settings.verbosity >= 0 else None
         try:
