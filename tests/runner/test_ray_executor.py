@@ -6,6 +6,7 @@ worker actors on it. The reference rows come from the local executor on the same
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -118,8 +119,6 @@ def test_diffuir_rows_equal_the_local_executors_and_provenance_names_the_executo
             sqlite3.connect(diffuir_reference).execute("SELECT config_key FROM runs").fetchone()
         )
         (ray_key,) = db.execute("SELECT config_key FROM runs").fetchone()
-    import json
-
     executor = json.loads(provenance)["executor"]
     assert executor["name"] == "ray" and executor["workers"] == 2
     assert executor["cluster_resources"]["CPU"] == 2.0
@@ -283,3 +282,27 @@ def test_shard_size_keeps_workers_busy_and_losses_small():
     assert shard_size(10_000, 8, 1) == 32  # a lost shard costs at most 32 images
     assert shard_size(3, 4, 1) == 1
     assert shard_size(3, 4, 8) == 8  # never less than one batch
+
+
+def test_reproduce_runs_every_method_on_one_ray_session(tmp_path, ray_instance, monkeypatch):
+    started: list[str] = []
+    real_init = ray.init
+    monkeypatch.setattr(ray, "init", lambda *a, **k: started.append("init") or real_init(*a, **k))
+    store = tmp_path / "s.sqlite"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("-q", "--device", "cpu", "reproduce", "-m", "identity", "-m", "median"),
+            *("--limit", "1", "--store", str(store), "-o", str(tmp_path / "rep")),
+            *("--executor", "ray", "--workers", "2"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert started == []  # the session's Ray was used, not a new one per run
+    with sqlite3.connect(store) as db:
+        runs = db.execute("SELECT method, provenance_json FROM runs ORDER BY run_id").fetchall()
+        n_rows = db.execute("SELECT COUNT(*) FROM results WHERE status = 'ok'").fetchone()[0]
+    assert [m for m, _ in runs] == ["identity", "median"]
+    assert all(json.loads(p)["executor"]["name"] == "ray" for _, p in runs)
+    assert n_rows == 2 * 7  # one image of each mini benchmark, per method
+    assert (tmp_path / "rep" / "index.html").is_file()
