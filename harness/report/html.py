@@ -164,12 +164,30 @@ def provenance(data: ReportData) -> list[dict[str, Any]]:
         out.append(
             {
                 "run": run,
+                "executor": executor_text(run.get("provenance")),
                 "started": _time(run.get("started_at")),
                 "finished": _time(run.get("finished_at")),
                 "benchmarks": records,
             }
         )
     return out
+
+
+def executor_text(provenance: Any) -> str:
+    """Where a run's images were restored, from the executor its provenance records."""
+    info = provenance.get("executor") if isinstance(provenance, dict) else None
+    if not isinstance(info, dict):
+        return "(not recorded: local)"
+    if info.get("name") != "ray":
+        return f"local, {info.get('decode_workers', '?')} decode worker(s)"
+    cluster = info.get("cluster_resources") or {}
+    return (
+        f"ray {info.get('ray_version', '?')} at {info.get('address', '?')}: "
+        f"{info.get('workers')} worker(s) of {info.get('cpus_per_worker')} CPU / "
+        f"{info.get('gpus_per_worker')} GPU on {', '.join(info.get('worker_hosts') or [])} "
+        f"(cluster: {info.get('nodes')} node(s), {cluster.get('CPU', 0):g} CPU, "
+        f"{cluster.get('GPU', 0):g} GPU)"
+    )
 
 
 def _time(ts: Any) -> str:

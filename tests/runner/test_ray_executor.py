@@ -305,4 +305,5 @@ def test_reproduce_runs_every_method_on_one_ray_session(tmp_path, ray_instance, 
     assert [m for m, _ in runs] == ["identity", "median"]
     assert all(json.loads(p)["executor"]["name"] == "ray" for _, p in runs)
     assert n_rows == 2 * 7  # one image of each mini benchmark, per method
-    assert (tmp_path / "rep" / "index.html").is_file()
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "2 worker(s) of 1.0 CPU / 0.0 GPU" in html  # the provenance names the executor
