@@ -28,6 +28,7 @@ from harness.data.benchmark import DataVerificationError, open_benchmark
 from harness.data.lock import read_lock, write_lock_for_dir
 from harness.images import ImageDecodeError, read_image
 from harness.runner import RunConfig, run
+from tests.runner import fakes
 
 
 # --- a benchmark the test makes itself ----------------------------------------------------------
@@ -337,16 +338,6 @@ def _running(pid: int) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
-def _ok_rows(store: Path) -> int:
-    if not store.exists():
-        return 0
-    try:
-        with sqlite3.connect(store, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM results WHERE status='ok'").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; workers die via PR_SET_PDEATHSIG")
 def test_sigkill_of_a_run_takes_its_loader_workers_with_it(fx: Fixture):
     fx.add("adv-big", n=32, size=(160, 160))  # items larger than a pipe buffer
@@ -364,7 +355,7 @@ def test_sigkill_of_a_run_takes_its_loader_workers_with_it(fx: Fixture):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
             workers |= _forked_children(proc.pid)
-            if len(workers) >= 2 and _ok_rows(fx.store) >= 1:
+            if len(workers) >= 2 and fakes.ok_count(fx.store) >= 1:
                 break
             time.sleep(0.02)
         assert proc.poll() is None and len(workers) >= 2, "the run ended before it could be killed"

@@ -11,6 +11,7 @@ per-batch sleep $HARNESS_TEST_SLEEP).
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -74,6 +75,17 @@ class FakeProtocol:
     )
     metrics: tuple[str, ...] = ("psnr", "ssim")
     input_crop: int = 0
+
+
+def ok_count(store: Path) -> int:
+    """Rows scored ``ok`` in a store that a killed run may have left half-written (0 if none)."""
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(store, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM results WHERE status='ok'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def write_fixtures(root: Path) -> dict[str, FakeBenchmark]:

@@ -24,6 +24,7 @@ from harness.cli import app
 from harness.errors import HarnessError
 from harness.ray_executor import RayExecutor, RayOptions, plan_shards, shard_size
 from harness.runner import RunConfig, run
+from tests.runner import fakes
 
 ROW_FIELDS = (
     "status",
@@ -198,16 +199,6 @@ def test_a_shard_that_keeps_failing_becomes_failed_items_and_the_run_goes_on(
     }
 
 
-def _ok_count(store: Path) -> int:
-    if not store.exists():
-        return 0
-    try:
-        with sqlite3.connect(store, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM results WHERE status='ok'").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_a_killed_driver_resumes_and_ends_with_the_local_numbers(
     tmp_path, diffuir_reference, _isolated_cache
 ):
@@ -224,7 +215,7 @@ def test_a_killed_driver_resumes_and_ends_with_the_local_numbers(
     )
     deadline = time.monotonic() + 600  # a bound for a loaded machine, not a speed check
     try:
-        while _ok_count(store) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        while fakes.ok_count(store) < 1 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)  # the driver only: as a crash would
         proc.wait()
@@ -234,7 +225,7 @@ def test_a_killed_driver_resumes_and_ends_with_the_local_numbers(
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    killed_at = _ok_count(store)
+    killed_at = fakes.ok_count(store)
     assert 1 <= killed_at < 7, killed_at
 
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -138,16 +137,6 @@ def _cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
     )
 
 
-def _ok_count(store: Path) -> int:
-    if not store.exists():
-        return 0
-    try:
-        with sqlite3.connect(store, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM results WHERE status='ok'").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(
     tmp_path, fixture_benchmarks
 ):
@@ -175,11 +164,11 @@ def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(
     ]
     proc = _cli(args, env)
     deadline = time.monotonic() + 300  # a bound for a loaded machine, not a speed check
-    while _ok_count(store) < 3 and time.monotonic() < deadline and proc.poll() is None:
+    while fakes.ok_count(store) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = _ok_count(store)
+    killed_at = fakes.ok_count(store)
     total_ok = 12  # 7 + 6 fixture images, one of them corrupt
     assert 3 <= killed_at < total_ok, killed_at
 
