@@ -353,7 +353,7 @@ class RayExecutor:
         spec = WorkerSpec(
             method=config.method,
             variant=config.variant,
-            weights=config.weights,
+            weights=_absolute_if_path(config.weights),
             options=method_kwargs(config),
             device=device,
             seed=config.seed,
@@ -606,6 +606,14 @@ class _Scheduler:
         if self.display is not None:
             alive = sum(w.alive for w in self.ex.workers)
             self.display.workers(alive, len(self.ex.workers))
+
+
+def _absolute_if_path(weights: str | None) -> str | None:
+    """A ``--weights`` file given relative to the driver's folder, made absolute for the workers
+    (whose working folder may differ); names and routed specs pass unchanged."""
+    if weights and Path(weights).expanduser().is_file():
+        return str(Path(weights).expanduser().resolve())
+    return weights
 
 
 def _shard_pair(pair: Any) -> ShardPair:
