@@ -2,6 +2,9 @@
 
 * BT.601 studio-swing luma (ITU-R BT.601; MATLAB ``rgb2ycbcr``; BasicSR ``to_y_channel``):
   Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 for uint8 R, G, B, in [16, 235].
+* BasicSR ``to_y_channel`` (also DiffUIR's ``metrics/metric_util.py``) on a uint8 image: each
+  channel divided by 255 in float32, the weighted sum plus 16 taken in float64 and divided by 255,
+  stored as float32 and multiplied by 255 in float32 (no rounding to integers).
 * MATLAB ``rgb2ycbcr`` on uint8 returns that Y rounded half away from zero to uint8, computed
   as imlincomb((1/255)*65.481, R, (1/255)*128.553, G, (1/255)*24.966, B, 16) in double; the
   order matters at exact .5 ties, which do occur for some RGB triples.
@@ -42,6 +45,13 @@ def rgb_to_y_bt601(rgb: np.ndarray) -> np.ndarray:
     return _weighted_sum(rgb, _Y_WEIGHTS, BT601_Y_OFFSET, fast=True)
 
 
+def rgb_to_y_bt601_float32(rgb: np.ndarray) -> np.ndarray:
+    """BasicSR ``to_y_channel`` luma of a uint8 HxWx3 RGB image, with its float32 steps (HxW)."""
+    unit = (rgb.astype(np.float32) / np.float32(255.0)).astype(np.float64)
+    y = _weighted_sum(unit, BT601_Y_WEIGHTS, BT601_Y_OFFSET) / 255.0
+    return y.astype(np.float32) * np.float32(255.0)
+
+
 def _y_matlab_unrounded(rgb: np.ndarray) -> np.ndarray:
     # rgb2ycbcr.m for uint8: T = (1/255) * origT, then imlincomb(T1, R, T2, G, T3, B, 16)
     return _weighted_sum(rgb, _Y_WEIGHTS_MATLAB, BT601_Y_OFFSET, fast=False)
@@ -68,6 +78,8 @@ def convert(rgb: np.ndarray, color: str) -> np.ndarray:
         return rgb.astype(np.float64)
     if color == "y-bt601-float":
         return rgb_to_y_bt601(rgb)
+    if color == "y-bt601-float32":
+        return rgb_to_y_bt601_float32(rgb).astype(np.float64)
     if color == "y-matlab-rgb2ycbcr":
         return rgb_to_y_matlab(rgb)
     if color == "gray-matlab-rgb2gray":

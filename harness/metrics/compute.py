@@ -25,12 +25,14 @@ from harness.metrics import color as colorspace
 from harness.metrics.imresize import imresize
 from harness.metrics.loe import lightness_order_error
 from harness.metrics.niqe import niqe
+from harness.metrics.niqe_diffuir import niqe_diffuir
 from harness.metrics.protocols import FULL_REFERENCE_METRICS, IQA_METRICS, Protocol
 from harness.metrics.psnr import mean_squared_error, psnr, psnr_from_mse
 from harness.metrics.quantize import quantize
 from harness.metrics.ssim import ssim
 
 RANGE_TOLERANCE = 1.0 / 255.0
+NIQE_VARIANTS = {"mittal2013-96px": niqe, "basicsr-f32-linear-96px": niqe_diffuir}
 
 
 def _fail(name: str, role: str, problem: str) -> HarnessError:
@@ -121,7 +123,8 @@ def score_image(
         luma_space = "y-matlab-rgb2ycbcr" if protocol.color == "rgb" else protocol.color
         luma = colorspace.convert(_crop(restored, protocol.crop_border), luma_space)
         try:
-            scores["niqe"] = niqe(luma)
+            assert protocol.niqe is not None
+            scores["niqe"] = NIQE_VARIANTS[protocol.niqe](luma)
         except ValueError as exc:
             raise _fail(name, "restored", str(exc)) from None
     if "loe" in protocol.metrics:

@@ -37,7 +37,8 @@ def pristine_model() -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=1)
-def _gamma_grid() -> tuple[np.ndarray, np.ndarray]:
+def gamma_grid() -> tuple[np.ndarray, np.ndarray]:
+    """AGGD shapes 0.2..10 (step 0.001) and their ratios Gamma(2/a)^2 / (Gamma(1/a) Gamma(3/a))."""
     shape = 0.2 + 0.001 * np.arange(9801)
     ratio = gamma(2.0 / shape) ** 2 / (gamma(1.0 / shape) * gamma(3.0 / shape))
     return shape, ratio
@@ -45,7 +46,7 @@ def _gamma_grid() -> tuple[np.ndarray, np.ndarray]:
 
 def aggd_fit(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Moment-matching AGGD fit per row of ``samples`` [N, M]: (alpha, beta_left, beta_right)."""
-    shape, ratio = _gamma_grid()
+    shape, ratio = gamma_grid()
     neg, pos = samples < 0, samples > 0
     left_std = np.sqrt((samples**2 * neg).sum(1) / neg.sum(1))
     right_std = np.sqrt((samples**2 * pos).sum(1) / pos.sum(1))
@@ -82,15 +83,20 @@ def block_features(coeffs: np.ndarray, block: int) -> np.ndarray:
     return np.stack(feats, axis=1)
 
 
-def niqe(luma: np.ndarray) -> float:
-    """NIQE of a float64 HxW luma image on the 0..255 scale (needs two 96x96 blocks or more)."""
+def whole_blocks(luma: np.ndarray) -> np.ndarray:
+    """``luma`` cropped to whole 96x96 blocks from the top left; ValueError below two blocks."""
     h, w = luma.shape
     nh, nw = h // BLOCK, w // BLOCK
     if nh * nw < 2:
         raise ValueError(
             f"NIQE needs at least two {BLOCK}x{BLOCK} blocks (a covariance), got {h}x{w} pixels"
         )
-    img = luma[: nh * BLOCK, : nw * BLOCK].astype(np.float64)
+    return luma[: nh * BLOCK, : nw * BLOCK]
+
+
+def niqe(luma: np.ndarray) -> float:
+    """NIQE of a float64 HxW luma image on the 0..255 scale (needs two 96x96 blocks or more)."""
+    img = whole_blocks(luma).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # empty AGGD sides give NaN features
         return _niqe_of_crop(img)
@@ -102,7 +108,11 @@ def _niqe_of_crop(img: np.ndarray) -> float:
         per_scale.append(block_features(mscn(img), BLOCK // scale))
         if scale == 1:
             img = imresize(img / 255.0, scale=0.5, antialias=True) * 255.0
-    feats = np.concatenate(per_scale, axis=1)
+    return pristine_distance(np.concatenate(per_scale, axis=1))
+
+
+def pristine_distance(feats: np.ndarray) -> float:
+    """Distance of the blocks' 36 features [n_blocks, 36] (NaN rows dropped) to the pristine MVG."""
     mu_p, cov_p = pristine_model()
     mu_d = np.nanmean(feats, axis=0)
     clean = feats[~np.isnan(feats).any(axis=1)]

@@ -9,7 +9,8 @@ Sources of each built-in convention: DiffUIR (CVPR 2024, github.com/iSEE-Laborat
 test.py / eval/SOTS.m / test_udc.py; BasicSR (github.com/XPixelGroup/BasicSR) psnr_ssim.py;
 MATLAB psnr/ssim/rgb2gray; scikit-image ``structural_similarity`` defaults (PromptIR, AirNet);
 PromptIR (github.com/va1shn9v/PromptIR) and AdaIR (github.com/c-yn/AdaIR) test.py with
-utils/dataset_utils.py ``crop_img(base=16)`` and utils/val_utils.py ``compute_psnr_ssim``.
+utils/dataset_utils.py ``crop_img(base=16)`` and utils/val_utils.py ``compute_psnr_ssim``;
+DiffUIR metrics/niqe.py (the ``basicsr-f32-linear-96px`` NIQE of the ``nr-niqe-diffuir*`` ones).
 The opt-in ``iqa-*`` protocols score metrics the harness does not compute itself through pyiqa.
 """
 
@@ -25,6 +26,7 @@ MetricName = Literal["psnr", "ssim", "niqe", "loe", "lpips", "musiq", "clipiqa"]
 ColorSpace = Literal[
     "rgb",  # the three channels as they are
     "y-bt601-float",  # 16 + 65.481 R + 128.553 G + 24.966 B (R,G,B = uint8/255), unrounded, float64
+    "y-bt601-float32",  # the same Y with BasicSR to_y_channel's float32 steps (DiffUIR's NIQE input)
     "y-matlab-rgb2ycbcr",  # MATLAB rgb2ycbcr(uint8) luma: the same formula rounded to uint8
     "gray-matlab-rgb2gray",  # MATLAB rgb2gray(uint8): 0.2989 R + 0.5870 G + 0.1140 B rounded
 ]
@@ -39,6 +41,10 @@ SSIMVariant = Literal[
     "gauss11-replicate-full",  # DiffUIR online / MATLAB ssim: replicate padding, full-size map
     "gauss3d-replicate-full",  # DiffUIR UDC: 11x11x11 Gaussian over (H, W, C), replicate padding
     "uniform7-sample-valid",  # scikit-image defaults: 7x7 box, sample covariance, 3-px crop
+]
+NIQEVariant = Literal[
+    "mittal2013-96px",  # MATLAB niqe_release: float64, antialiased bicubic second scale
+    "basicsr-f32-linear-96px",  # DiffUIR metrics/niqe.py: float32 steps, cv2 bilinear half size
 ]
 GTResize = Literal["none", "matlab-bicubic"]
 Aggregation = Literal["mean", "pooled-mse"]
@@ -74,6 +80,7 @@ class Protocol(BaseModel):
     crop_border: int = Field(default=0, ge=0)
     gt_resize: GTResize = "none"
     ssim: SSIMVariant | None = None
+    niqe: NIQEVariant | None = None
     aggregation: Aggregation = "mean"
     data_range: float = Field(default=255.0, gt=0)
     input_crop: int = Field(default=0, ge=0)
@@ -86,6 +93,8 @@ class Protocol(BaseModel):
             raise ValueError("a protocol needs at least one metric")
         if ("ssim" in self.metrics) != (self.ssim is not None):
             raise ValueError("ssim variant must be set exactly when 'ssim' is a metric")
+        if ("niqe" in self.metrics) != (self.niqe is not None):
+            raise ValueError("niqe variant must be set exactly when 'niqe' is a metric")
         if (self.quantize == "jpeg") != (self.jpeg_quality is not None):
             raise ValueError("jpeg_quality must be set exactly when quantize is 'jpeg'")
         if self.data_range not in (1.0, 255.0):
@@ -116,8 +125,8 @@ class Protocol(BaseModel):
             parts.append(f"gt:{self.gt_resize}")
         if self.ssim is not None:
             parts.append(f"ssim:{self.ssim}")
-        if "niqe" in self.metrics:
-            parts.append("niqe:mittal2013-96px")
+        if self.niqe is not None:
+            parts.append(f"niqe:{self.niqe}")
         if "loe" in self.metrics:
             parts.append("loe:wang2013-50px")
         if self.aggregation != "mean":
@@ -208,6 +217,7 @@ _BUILTIN = (
         metrics=("niqe",),
         color="y-matlab-rgb2ycbcr",
         quantize="round-even",
+        niqe="mittal2013-96px",
     ),
     Protocol(
         name="nr-niqe-loe",
@@ -215,6 +225,24 @@ _BUILTIN = (
         metrics=("niqe", "loe"),
         color="y-matlab-rgb2ycbcr",
         quantize="round-even",
+        niqe="mittal2013-96px",
+    ),
+    Protocol(
+        name="nr-niqe-diffuir",
+        summary="NIQE as DiffUIR's metrics/niqe.py computes it (BasicSR float32 steps, bilinear "
+        "second scale) on saved uint8 outputs; no ground truth",
+        metrics=("niqe",),
+        color="y-bt601-float32",
+        quantize="floor-half-up",
+        niqe="basicsr-f32-linear-96px",
+    ),
+    Protocol(
+        name="nr-niqe-diffuir-loe",
+        summary="nr-niqe-diffuir plus lightness order error vs the degraded input (low light)",
+        metrics=("niqe", "loe"),
+        color="y-bt601-float32",
+        quantize="floor-half-up",
+        niqe="basicsr-f32-linear-96px",
     ),
 )
 

@@ -20,6 +20,8 @@ SHARED_NAMES = [
     "official-crop16-skimage",
     "nr-niqe",
     "nr-niqe-loe",
+    "nr-niqe-diffuir",
+    "nr-niqe-diffuir-loe",
 ]
 
 
@@ -52,7 +54,10 @@ def test_signatures_are_distinct_and_state_the_convention() -> None:
     )
     assert "q:jpeg75" in sigs["diffuir-sots"] and "gt:matlab-bicubic" in sigs["diffuir-sots"]
     assert "range:1" in sigs["skimage-rgb"]
-    assert sigs["nr-niqe"].startswith("niqe:")
+    assert sigs["nr-niqe"] == "niqe:y-matlab-rgb2ycbcr|q:round-even|crop:0|niqe:mittal2013-96px"
+    assert sigs["nr-niqe-diffuir"] == (
+        "niqe:y-bt601-float32|q:floor-half-up|crop:0|niqe:basicsr-f32-linear-96px"
+    )
 
 
 def test_summaries_rows_have_the_listing_keys() -> None:
@@ -71,6 +76,8 @@ def test_metric_direction_table() -> None:
     [
         {"metrics": ("psnr", "ssim")},  # ssim without a variant
         {"metrics": ("psnr",), "ssim": "gauss11-valid"},  # variant without ssim
+        {"metrics": ("niqe",)},  # niqe without a variant
+        {"metrics": ("psnr",), "niqe": "mittal2013-96px"},  # variant without niqe
         {"metrics": ("psnr",), "quantize": "jpeg"},  # jpeg without quality
         {"metrics": ("psnr",), "data_range": 2.0},
         {"metrics": ()},
