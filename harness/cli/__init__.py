@@ -32,6 +32,7 @@ _VERB_MODULES = (
     "run",
     "report",
     "gate",
+    "compare",
     "reproduce",
     "score",
     "ls",

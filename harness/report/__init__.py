@@ -111,6 +111,7 @@ def write_report(
 
     from harness.paths import reports_dir
     from harness.report import tables as T
+    from harness.report.paired import paired_markdown
     from harness.store import Store
 
     with Store(store_path, readonly=True) as store:
@@ -151,6 +152,7 @@ def write_report(
                 "",
             ]
             parts += [f"- `{note}`" for note in T.footnotes(t)] + [""]
+        parts += paired_markdown(data)
         parts += ["## Complexity", "", T.markdown_table(complexity), ""]
         if not paper.empty:
             parts += ["## Paper vs measured", "", T.markdown_table(paper), ""]

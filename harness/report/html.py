@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from harness.report.figures import Figure, crop_png_base64
+from harness.report.paired import report_sections
 from harness.report.tables import (
     DATA_STATUS_NOTES,
     OUT_OF_SETTING_MARK,
@@ -230,4 +231,12 @@ def render_html(
         figures=figures,
         gallery=gallery(per_image, data.results),
         provenance=provenance(data),
+        paired=[
+            {
+                "title": s.title,
+                "html": None if s.table is None else frame_html(s.table),
+                "notes": s.notes,
+            }
+            for s in report_sections(data)
+        ],
     )
