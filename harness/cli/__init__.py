@@ -40,6 +40,7 @@ _VERB_MODULES = (
     "complexity",
     "check",
     "train",
+    "explain",
 )
 
 
