@@ -185,8 +185,10 @@ def render_html(
     paper: pd.DataFrame,
     per_image: pd.DataFrame,
     figures: list[Figure],
+    *,
+    explain: dict[str, Any] | None = None,
 ) -> str:
-    """Render the whole report to one HTML string."""
+    """Render the whole report to one HTML string (``explain``: the Explain section's data)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -212,4 +214,5 @@ def render_html(
         figures=figures,
         gallery=gallery(per_image, data.results),
         provenance=provenance(data),
+        explain=explain,
     )
