@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import re
 import shlex
 import sqlite3
@@ -273,8 +272,6 @@ def test_report_explain_section_renders_in_headless_chromium(mini_run, tmp_path)
     dom = headless_dom(index, tmp_path / "profile")
     section = dom[dom.index('<h2 id="explain">') :]
     assert section.count("<h3>Run 1 (identity) / mini-") == 7
-    assert f"Moves psnr most: {RGB_CHANGE}" in section or "Moves psnr most: colour:" in section
+    assert f"Moves psnr most: {RGB_CHANGE}" in section
     assert "nr-niqe" in section and "single change" in section
-    stored = _stored_mean(mini_run, "mini-derain", "psnr")
-    assert f"{stored:.4f}" in section
-    assert not math.isnan(stored)
+    assert f"{_stored_mean(mini_run, 'mini-derain', 'psnr'):.4f}" in section
