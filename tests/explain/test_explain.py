@@ -272,6 +272,6 @@ def test_report_explain_section_renders_in_headless_chromium(mini_run, tmp_path)
     dom = headless_dom(index, tmp_path / "profile")
     section = dom[dom.index('<h2 id="explain">') :]
     assert section.count("<h3>Run 1 (identity) / mini-") == 7
-    assert f"Moves psnr most: {RGB_CHANGE}" in section
+    assert f"Moves psnr most: {RGB_CHANGE}".replace(">", "&gt;") in section
     assert "nr-niqe" in section and "single change" in section
     assert f"{_stored_mean(mini_run, 'mini-derain', 'psnr'):.4f}" in section
