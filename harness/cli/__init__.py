@@ -41,6 +41,7 @@ _VERB_MODULES = (
     "complexity",
     "check",
     "train",
+    "explain",
 )
 
 

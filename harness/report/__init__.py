@@ -183,12 +183,16 @@ def write_report(
         path.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
         written["json"] = [path]
     if "html" in formats:
+        from harness.report.explain_section import explain_sections
         from harness.report.figures import all_figures
         from harness.report.html import render_html
 
         path = out_dir / "index.html"
+        explain = explain_sections(store_path, run_ids, reference)
         path.write_text(
-            render_html(data, mains, complexity, paper, per_image, all_figures(data)),
+            render_html(
+                data, mains, complexity, paper, per_image, all_figures(data), explain=explain
+            ),
             encoding="utf-8",
         )
         written["html"] = [path]

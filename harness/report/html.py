@@ -204,8 +204,10 @@ def render_html(
     paper: pd.DataFrame,
     per_image: pd.DataFrame,
     figures: list[Figure],
+    *,
+    explain: dict[str, Any] | None = None,
 ) -> str:
-    """Render the whole report to one HTML string."""
+    """Render the whole report to one HTML string (``explain``: the Explain section's data)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -239,4 +241,5 @@ def render_html(
             }
             for s in report_sections(data)
         ],
+        explain=explain,
     )

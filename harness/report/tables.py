@@ -408,6 +408,13 @@ def load_reference(folder: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def reference_applies(ref: Any, method: str, variant: str | None) -> bool:
+    """Whether a reference row is about ``method`` (and ``variant``; an empty variant is any)."""
+    if ref.method != method:
+        return False
+    return not (isinstance(ref.variant, str) and ref.variant and ref.variant != variant)
+
+
 def paper_vs_measured(data: ReportData, reference: pd.DataFrame) -> pd.DataFrame:
     """Reference numbers next to measured means; ``beyond_tolerance`` flags |difference| > tol.
 
@@ -420,9 +427,7 @@ def paper_vs_measured(data: ReportData, reference: pd.DataFrame) -> pd.DataFrame
     protocol_of = {(b.run_id, b.benchmark): b.protocol for b in data.benchmarks.itertuples()}
     for ref in reference.itertuples():
         for run in data.runs.itertuples():
-            if run.method != ref.method:
-                continue
-            if isinstance(ref.variant, str) and ref.variant and ref.variant != run.variant:
+            if not reference_applies(ref, run.method, run.variant):
                 continue
             sel = ok[(ok["run_id"] == run.run_id) & (ok["benchmark"] == ref.benchmark)]
             if ref.metric not in sel or sel.empty:

@@ -135,15 +135,13 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.browser
-def test_html_renders_in_headless_chromium_without_console_errors(two_runs, tmp_path):
+def headless_dom(index: Path, profile: Path) -> str:
+    """The DOM of ``index`` rendered in headless Chromium, which must exit cleanly and log no
+    console message."""
     browser = _chromium()
     assert browser is not None, (
         "chromium is not installed: scripts/test.sh installs it (apt-get install chromium)"
     )
-    store, ids = two_runs
-    index = write_report(store, ids, tmp_path / "rep", ("html",))["html"][0]
-    profile = tmp_path / "profile"
     proc = subprocess.run(
         [
             browser,
@@ -168,7 +166,14 @@ def test_html_renders_in_headless_chromium_without_console_errors(two_runs, tmp_
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console
-    dom = proc.stdout
+    return proc.stdout
+
+
+@pytest.mark.browser
+def test_html_renders_in_headless_chromium_without_console_errors(two_runs, tmp_path):
+    store, ids = two_runs
+    index = write_report(store, ids, tmp_path / "rep", ("html",))["html"][0]
+    dom = headless_dom(index, tmp_path / "profile")
     assert dom.count("<table") >= 4  # main, complexity, per-image, provenance
     assert dom.count("data:image/png;base64,") >= 7
     assert "uir-harness report" in dom and "cannot decode" in dom
