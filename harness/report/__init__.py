@@ -183,10 +183,19 @@ def write_report(
     if "html" in formats:
         from harness.report.figures import all_figures
         from harness.report.html import render_html
+        from harness.report.sweeps import sweep_views
 
         path = out_dir / "index.html"
         path.write_text(
-            render_html(data, mains, complexity, paper, per_image, all_figures(data)),
+            render_html(
+                data,
+                mains,
+                complexity,
+                paper,
+                per_image,
+                all_figures(data),
+                sweeps=sweep_views(data, reference),
+            ),
             encoding="utf-8",
         )
         written["html"] = [path]

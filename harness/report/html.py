@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,6 +26,9 @@ from harness.report.tables import (
     format_cell,
     higher_is_better,
 )
+
+if TYPE_CHECKING:
+    from harness.report.sweeps import SweepView
 
 TEMPLATE_NAME = "report.html.j2"
 GALLERY_IMAGES = 8
@@ -185,8 +189,9 @@ def render_html(
     paper: pd.DataFrame,
     per_image: pd.DataFrame,
     figures: list[Figure],
+    sweeps: Sequence[SweepView] = (),
 ) -> str:
-    """Render the whole report to one HTML string."""
+    """Render the whole report to one HTML string (``sweeps``: harness.report.sweeps)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -212,4 +217,12 @@ def render_html(
         figures=figures,
         gallery=gallery(per_image, data.results),
         provenance=provenance(data),
+        sweeps=[
+            {
+                "title": v.title,
+                "table_html": frame_html(v.table, classes="small"),
+                "figure": v.figure,
+            }
+            for v in sweeps
+        ],
     )
