@@ -154,13 +154,16 @@ def complexity_of(
     *,
     flops: bool,
 ) -> dict[str, Any]:
-    """Params, and FLOPs per image at the most common of ``sizes``, restored as ``task`` when the
-    method takes the label (best effort: a method that cannot be counted gets ``flops_error``)."""
+    """Params, network calls per image (methods with a network), and FLOPs per image at the most
+    common of ``sizes``, restored as ``task`` when the method takes the label (best effort: a
+    method that cannot be counted gets ``flops_error``)."""
     import torch
 
     from harness import complexity as cx
 
     info: dict[str, Any] = {"params": cx.count_parameters(restorer.module())}
+    if restorer.module() is not None:  # a sampler's step count; no network, no calls to count
+        info["calls_per_image"] = restorer.calls_per_image()
     known = [s for s in sizes if s is not None]
     if not known or not flops:
         return info

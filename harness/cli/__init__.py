@@ -30,6 +30,7 @@ app = typer.Typer(
 # Each module defines ``register(app)``; the order is the order ``--help`` lists the verbs in.
 _VERB_MODULES = (
     "run",
+    "sweep",
     "report",
     "gate",
     "compare",

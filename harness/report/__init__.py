@@ -186,12 +186,20 @@ def write_report(
         from harness.report.explain_section import explain_sections
         from harness.report.figures import all_figures
         from harness.report.html import render_html
+        from harness.report.sweeps import sweep_views
 
         path = out_dir / "index.html"
         explain = explain_sections(store_path, run_ids, reference)
         path.write_text(
             render_html(
-                data, mains, complexity, paper, per_image, all_figures(data), explain=explain
+                data,
+                mains,
+                complexity,
+                paper,
+                per_image,
+                all_figures(data),
+                sweeps=sweep_views(data, reference),
+                explain=explain,
             ),
             encoding="utf-8",
         )

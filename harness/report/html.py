@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -26,6 +27,9 @@ from harness.report.tables import (
     format_cell,
     higher_is_better,
 )
+
+if TYPE_CHECKING:
+    from harness.report.sweeps import SweepView
 
 TEMPLATE_NAME = "report.html.j2"
 GALLERY_IMAGES = 8
@@ -204,10 +208,12 @@ def render_html(
     paper: pd.DataFrame,
     per_image: pd.DataFrame,
     figures: list[Figure],
+    sweeps: Sequence[SweepView] = (),
     *,
     explain: dict[str, Any] | None = None,
 ) -> str:
-    """Render the whole report to one HTML string (``explain``: the Explain section's data)."""
+    """Render the whole report to one HTML string (``sweeps``: harness.report.sweeps;
+    ``explain``: the Explain section's data)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -242,4 +248,12 @@ def render_html(
             for s in report_sections(data)
         ],
         explain=explain,
+        sweeps=[
+            {
+                "title": v.title,
+                "table_html": frame_html(v.table, classes="small"),
+                "figure": v.figure,
+            }
+            for v in sweeps
+        ],
     )

@@ -392,62 +392,90 @@ REFERENCE_COLUMNS = ("method", "variant", "benchmark", "metric", "value", "sourc
 
 
 def load_reference(folder: Path) -> pd.DataFrame:
-    """All ``*.csv`` reference tables of ``folder`` (columns REFERENCE_COLUMNS, optional tolerance)."""
+    """All ``*.csv`` reference tables of ``folder`` (columns REFERENCE_COLUMNS, optional
+    tolerance, options and note), each row's averaged benchmarks and options parsed
+    (``harness.report.reference``)."""
+    from harness.report.reference import prepare_reference
+
     frames = []
     for path in sorted(Path(folder).glob("*.csv")):
-        df = pd.read_csv(path, comment="#", dtype={"variant": str})
+        df = pd.read_csv(path, comment="#", dtype={"variant": str, "options": str})
         missing = [c for c in REFERENCE_COLUMNS if c not in df.columns]
         if missing:
-            from harness.errors import HarnessError
-
             raise HarnessError(f"{path}: reference table lacks column(s) {', '.join(missing)}")
+        df = prepare_reference(df, str(path))
         df["file"] = path.name
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=[*REFERENCE_COLUMNS, "tolerance", "file"])
+        return pd.DataFrame(
+            columns=[*REFERENCE_COLUMNS, "tolerance", "members", "option_values", "file"]
+        )
     return pd.concat(frames, ignore_index=True)
 
 
 def reference_applies(ref: Any, method: str, variant: str | None) -> bool:
     """Whether a reference row is about ``method`` (and ``variant``; an empty variant is any)."""
-    if ref.method != method:
-        return False
-    return not (isinstance(ref.variant, str) and ref.variant and ref.variant != variant)
+    from harness.report.reference import variant_matches
+
+    return ref.method == method and variant_matches(ref.variant, variant)
 
 
 def paper_vs_measured(data: ReportData, reference: pd.DataFrame) -> pd.DataFrame:
     """Reference numbers next to measured means; ``beyond_tolerance`` flags |difference| > tol.
 
-    A reference row without its own tolerance gets ``MEAN_TOLERANCE`` (0 for other metrics).
+    A reference row without its own tolerance gets ``MEAN_TOLERANCE`` (0 for other metrics). A row
+    averaging several benchmarks is compared with the same average of each run that measured one
+    of them; while the run lacks some, ``missing`` names them and nothing is measured. A row with
+    options is compared only with runs made with those options (``harness.report.reference``).
     """
+    from harness.report.reference import (
+        average_of_run,
+        options_match,
+        options_text,
+        prepare_reference,
+        run_options,
+    )
+
     rows = []
     if reference.empty or data.runs.empty:
         return pd.DataFrame()
+    if "members" not in reference:  # a frame made by hand rather than by load_reference
+        reference = prepare_reference(reference, "reference table")
     ok = data.results[data.results["status"] == "ok"]
     protocol_of = {(b.run_id, b.benchmark): b.protocol for b in data.benchmarks.itertuples()}
+    options_of = {r["run_id"]: run_options(r) for r in data.runs.to_dict("records")}
     for ref in reference.itertuples():
         for run in data.runs.itertuples():
             if not reference_applies(ref, run.method, run.variant):
                 continue
-            sel = ok[(ok["run_id"] == run.run_id) & (ok["benchmark"] == ref.benchmark)]
-            if ref.metric not in sel or sel.empty:
+            if not options_match(ref.option_values, options_of[run.run_id]):
                 continue
-            measured = float(sel[ref.metric].mean())
+            means = {}
+            for bench in ref.members:
+                sel = ok[(ok["run_id"] == run.run_id) & (ok["benchmark"] == bench)]
+                if ref.metric in sel and not sel.empty:
+                    means[bench] = float(sel[ref.metric].mean())
+            if not means:
+                continue
+            measured, missing = average_of_run(means, ref.members)
             tol = getattr(ref, "tolerance", math.nan)
             if tol is None or (isinstance(tol, float) and math.isnan(tol)):
                 tol = MEAN_TOLERANCE.get(ref.metric, 0.0)
             diff = measured - float(ref.value)
+            protocols = {protocol_of.get((run.run_id, b)) for b in means}
             rows.append(
                 {
                     "method": run.label,
                     "benchmark": ref.benchmark,
-                    "protocol": protocol_of.get((run.run_id, ref.benchmark)),
+                    "options": options_text(ref.option_values),
+                    "protocol": ", ".join(sorted(p for p in protocols if p)) or None,
                     "metric": ref.metric,
                     "reference": float(ref.value),
                     "measured": measured,
                     "difference": diff,
                     "tolerance": float(tol),
                     "beyond_tolerance": abs(diff) > float(tol),
+                    "missing": ", ".join(missing),
                     "source": ref.source,
                 }
             )

@@ -21,7 +21,7 @@ from harness.errors import HarnessError
 from harness.explain import single_changes
 from harness.metrics.protocols import PROTOCOLS
 from harness.report import write_report
-from tests.report.test_report import headless_dom
+from tests.report.browser import render
 
 RGB_CHANGE = "colour: y-bt601-float -> rgb"
 JPEG_CHANGE = "quantisation: round-even -> jpeg75"
@@ -269,7 +269,8 @@ def test_unknown_benchmark_is_refused(mini_run):
 @pytest.mark.browser
 def test_report_explain_section_renders_in_headless_chromium(mini_run, tmp_path):
     index = write_report(mini_run, [1], tmp_path / "rep", ("html",))["html"][0]
-    dom = headless_dom(index, tmp_path / "profile")
+    dom, console = render(index, tmp_path / "profile")
+    assert console == [], console
     section = dom[dom.index('<h2 id="explain">') :]
     assert section.count("<h3>Run 1 (identity) / mini-") == 7
     assert f"Moves psnr most: {RGB_CHANGE}".replace(">", "&gt;") in section

@@ -6,8 +6,6 @@ import base64
 import io
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from PIL import Image
 from harness.report import write_report
 from harness.report.tables import bootstrap_ci
 from harness.runner import RunConfig, run
+from tests.report.browser import render
 from tests.runner import fakes
 
 
@@ -131,49 +130,12 @@ def test_shipped_reference_tables_have_sources():
     assert ref["source"].str.contains("secondary").all()
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def headless_dom(index: Path, profile: Path) -> str:
-    """The DOM of ``index`` rendered in headless Chromium, which must exit cleanly and log no
-    console message."""
-    browser = _chromium()
-    assert browser is not None, (
-        "chromium is not installed: scripts/test.sh installs it (apt-get install chromium)"
-    )
-    proc = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=2000",
-            "--dump-dom",
-            index.resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
-    assert console == [], console
-    return proc.stdout
-
-
 @pytest.mark.browser
 def test_html_renders_in_headless_chromium_without_console_errors(two_runs, tmp_path):
     store, ids = two_runs
     index = write_report(store, ids, tmp_path / "rep", ("html",))["html"][0]
-    dom = headless_dom(index, tmp_path / "profile")
+    dom, console = render(index, tmp_path / "profile")
+    assert console == [], console
     assert dom.count("<table") >= 4  # main, complexity, per-image, provenance
     assert dom.count("data:image/png;base64,") >= 7
     assert "uir-harness report" in dom and "cannot decode" in dom

@@ -1,0 +1,165 @@
+"""``harness sweep``: one ordinary run per value of one method option, then their table and report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.cli.run import (
+    AddressOption,
+    CpusOption,
+    ExecutorOption,
+    GpusOption,
+    WorkersOption,
+)
+
+
+def print_sweep_table(store_path: Path, run_ids: list[int], key: str) -> None:
+    """Print value -> each benchmark's mean PSNR, their mean, network calls and seconds per image."""
+    from harness.report.sweeps import find_sweeps, sweep_table, sweep_table_text
+    from harness.report.tables import load_report_data, markdown_table
+    from harness.store import Store
+
+    with Store(store_path, readonly=True) as store:
+        data = load_report_data(store, run_ids)
+    found = [s for s in find_sweeps(data) if s.key == key and set(s.run_ids) == set(run_ids)]
+    if len(found) != 1:
+        from harness.errors import HarnessError
+
+        raise HarnessError(
+            f"runs {', '.join(map(str, run_ids))} do not differ in {key} alone",
+            hint="`harness report --list` shows how the stored runs differ",
+        )
+    sweep = found[0]
+    typer.echo(sweep.title)
+    typer.echo(markdown_table(sweep_table_text(sweep_table(data, sweep))))
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``sweep`` verb to the app."""
+
+    @app.command("sweep")
+    def sweep(
+        ctx: typer.Context,
+        method: Annotated[
+            str, typer.Option("--method", "-m", help="Method name (harness ls methods).")
+        ],
+        options: Annotated[
+            list[str],
+            typer.Option(
+                "--option",
+                help="KEY=V1,V2,... for the swept option (exactly one), KEY=VALUE for fixed ones "
+                "(repeatable; numbers and true/false are typed).",
+            ),
+        ],
+        suite: Annotated[
+            str,
+            typer.Option(
+                "--suite", "-s", help="universal, zero-shot, all, mini, or one benchmark."
+            ),
+        ] = "mini",
+        variant: Annotated[str | None, typer.Option("--variant", help="Method variant.")] = None,
+        weights: Annotated[str | None, typer.Option("--weights", help="Checkpoint path.")] = None,
+        protocol: Annotated[
+            str | None,
+            typer.Option("--protocol", help="Score every benchmark under this protocol."),
+        ] = None,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        device: Annotated[
+            str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")
+        ] = None,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", "-b", min=1, help="Same-size images per batch.")
+        ] = 1,
+        limit: Annotated[
+            int | None, typer.Option("--limit", min=1, help="At most N images per benchmark.")
+        ] = None,
+        workers: WorkersOption = None,
+        executor: ExecutorOption = "local",
+        address: AddressOption = None,
+        cpus_per_worker: CpusOption = 1.0,
+        gpus_per_worker: GpusOption = None,
+        store: Annotated[
+            Path | None,
+            typer.Option("--store", help="Result store (default <cache>/results.sqlite)."),
+        ] = None,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Recompute stored runs instead of resuming.")
+        ] = False,
+        allow_unverified: Annotated[
+            bool, typer.Option("--allow-unverified", help="Accept data without a checksum lock.")
+        ] = False,
+        report_dir: Annotated[
+            Path, typer.Option("--report-dir", help="Where the sweep's HTML report goes.")
+        ] = Path("harness-report"),
+        no_report: Annotated[
+            bool, typer.Option("--no-report", help="Do not write a report.")
+        ] = False,
+        no_flops: Annotated[
+            bool,
+            typer.Option(
+                "--no-flops",
+                help="Skip the FLOP count (it restores one extra image per benchmark per value).",
+            ),
+        ] = False,
+    ) -> None:
+        """Run a method once per value of one option (--option steps=1,2,3); print and report them."""
+        from harness.cli import settings_of
+        from harness.cli.progress import RichProgress
+        from harness.cli.run import executor_fields
+        from harness.errors import HarnessError
+        from harness.report import write_report
+        from harness.runner import RunConfig
+        from harness.runner import run as run_jobs
+        from harness.settings import require_folder
+        from harness.store import default_store_path
+        from harness.sweep import plan_sweep, sweep_configs
+
+        settings = settings_of(ctx)
+        plan = plan_sweep(method, options)
+        store_path = store or default_store_path(settings.cache_dir)
+        require_folder(store_path.parent, "--store" if store else "--cache-dir")
+        require_folder(settings.data_root, "--data-root")
+        base = RunConfig(
+            method=method,
+            suite=suite,
+            variant=variant,
+            weights=weights,
+            protocol=protocol,
+            seed=seed,
+            device=device or settings.device,
+            batch_size=batch_size,
+            limit=limit,
+            overwrite=overwrite,
+            allow_unverified=allow_unverified,
+            flops=not no_flops,
+            data_root=settings.data_root,
+            store_path=store_path,
+            images_dir=settings.cache_dir / "outputs",
+            **executor_fields(executor, workers, address, cpus_per_worker, gpus_per_worker),
+        )
+        run_ids = []
+        for value, config in zip(plan.values, sweep_configs(base, plan), strict=True):
+            progress = RichProgress() if settings.verbosity >= 0 else None
+            try:
+                summary = run_jobs(config, progress=progress)
+            finally:
+                if progress is not None:
+                    progress.stop()
+            if not summary.benchmarks:
+                raise HarnessError(
+                    f"no benchmark of {suite!r} is present under {settings.data_root}",
+                    hint="`harness data` fetches them; `--suite mini` runs on the embedded data",
+                )
+            state = "resumed" if summary.resumed else "new"
+            typer.echo(f"{plan.key}={value}: run {summary.run_id} ({state})")
+            for name in summary.missing:
+                typer.secho(f"  {name}: not present, skipped", fg=typer.colors.YELLOW)
+            run_ids.append(summary.run_id)
+        typer.echo(f"store: {store_path}")
+        print_sweep_table(store_path, run_ids, plan.key)
+        if not no_report:
+            files = write_report(store_path, run_ids, report_dir, ("html",))
+            typer.echo(f"report: {files['html'][0].resolve()}")
