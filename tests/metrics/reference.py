@@ -20,6 +20,21 @@ def matlab_round(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
+def y_matlab(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB rgb2ycbcr(uint8) luma: imlincomb((1/255)*65.481, R, ..., 16) in double, rounded."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    t = [(1 / 255) * 65.481, (1 / 255) * 128.553, (1 / 255) * 24.966]
+    return matlab_round(((t[0] * r + t[1] * g) + t[2] * b) + 16)
+
+
+def gray_matlab(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB rgb2gray(uint8): first row of inv(NTSC matrix) as weights, rounded."""
+    ntsc = np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]])
+    w = np.linalg.inv(ntsc)[0]
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    return matlab_round(w[0] * r + w[1] * g + w[2] * b)
+
+
 def psnr_ref(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """20 log10(peak / RMSE) in float64."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
@@ -125,6 +140,21 @@ def imresize_loop(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     if img.dtype == np.uint8:
         return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
     return x
+
+
+def loe_ref(low: np.ndarray, high: np.ndarray) -> float:
+    """Lightness order error (Wang et al. 2013) by brute force: max-RGB lightness, both maps
+    resized so the short side is 50, then order disagreements counted pixel by pixel."""
+    m, n = low.shape[:2]
+    r = 50 / min(m, n)
+    md, nd = int(matlab_round(np.array(m * r))), int(matlab_round(np.array(n * r)))
+    ld = imresize_loop(low.max(axis=2), md, nd).astype(np.int64)
+    le = imresize_loop(high.max(axis=2), md, nd).astype(np.int64)
+    total = 0
+    for y in range(md):
+        for x in range(nd):
+            total += np.sum((ld[y, x] >= ld) != (le[y, x] >= le))
+    return total / (md * nd)
 
 
 def structured_images(h: int = 48, w: int = 40, seed: int = 0) -> list[np.ndarray]:
