@@ -36,6 +36,35 @@ def print_run_table(store_path: Path, run_id: int) -> None:
 
 _RESERVED_OPTIONS = ("name", "variant", "weights", "device")
 
+MethodOption = Annotated[
+    str, typer.Option("--method", "-m", help="Method name (harness ls methods).")
+]
+SuiteOption = Annotated[
+    str,
+    typer.Option("--suite", "-s", help="universal, zero-shot, all, mini, or one benchmark."),
+]
+VariantOption = Annotated[str | None, typer.Option("--variant", help="Method variant.")]
+WeightsOption = Annotated[str | None, typer.Option("--weights", help="Checkpoint path.")]
+ProtocolOption = Annotated[
+    str | None,
+    typer.Option("--protocol", help="Score every benchmark under this protocol."),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.")]
+DeviceOption = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")]
+BatchSizeOption = Annotated[
+    int, typer.Option("--batch-size", "-b", min=1, help="Same-size images per batch.")
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=1, help="At most N images per benchmark.")
+]
+StoreOption = Annotated[
+    Path | None,
+    typer.Option("--store", help="Result store (default <cache>/results.sqlite)."),
+]
+AllowUnverifiedOption = Annotated[
+    bool, typer.Option("--allow-unverified", help="Accept data without a checksum lock.")
+]
+NoReportOption = Annotated[bool, typer.Option("--no-report", help="Do not write a report.")]
 WorkersOption = Annotated[
     int | None,
     typer.Option(
@@ -160,21 +189,11 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         ctx: typer.Context,
-        method: Annotated[
-            str, typer.Option("--method", "-m", help="Method name (harness ls methods).")
-        ],
-        suite: Annotated[
-            str,
-            typer.Option(
-                "--suite", "-s", help="universal, zero-shot, all, mini, or one benchmark."
-            ),
-        ] = "mini",
-        variant: Annotated[str | None, typer.Option("--variant", help="Method variant.")] = None,
-        weights: Annotated[str | None, typer.Option("--weights", help="Checkpoint path.")] = None,
-        protocol: Annotated[
-            str | None,
-            typer.Option("--protocol", help="Score every benchmark under this protocol."),
-        ] = None,
+        method: MethodOption,
+        suite: SuiteOption = "mini",
+        variant: VariantOption = None,
+        weights: WeightsOption = None,
+        protocol: ProtocolOption = None,
         steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps.")] = None,
         options: Annotated[
             list[str] | None,
@@ -184,40 +203,27 @@ def register(app: typer.Typer) -> None:
                 "e.g. --option steps=5.",
             ),
         ] = None,
-        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-        device: Annotated[
-            str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")
-        ] = None,
-        batch_size: Annotated[
-            int, typer.Option("--batch-size", "-b", min=1, help="Same-size images per batch.")
-        ] = 1,
+        seed: SeedOption = 0,
+        device: DeviceOption = None,
+        batch_size: BatchSizeOption = 1,
         save_images: Annotated[
             bool, typer.Option("--save-images", help="Save restored images (report gallery).")
         ] = False,
-        limit: Annotated[
-            int | None, typer.Option("--limit", min=1, help="At most N images per benchmark.")
-        ] = None,
+        limit: LimitOption = None,
         workers: WorkersOption = None,
         executor: ExecutorOption = "local",
         address: AddressOption = None,
         cpus_per_worker: CpusOption = 1.0,
         gpus_per_worker: GpusOption = None,
-        store: Annotated[
-            Path | None,
-            typer.Option("--store", help="Result store (default <cache>/results.sqlite)."),
-        ] = None,
+        store: StoreOption = None,
         overwrite: Annotated[
             bool, typer.Option("--overwrite", help="Recompute a stored run instead of resuming it.")
         ] = False,
-        allow_unverified: Annotated[
-            bool, typer.Option("--allow-unverified", help="Accept data without a checksum lock.")
-        ] = False,
+        allow_unverified: AllowUnverifiedOption = False,
         report_dir: Annotated[
             Path, typer.Option("--report-dir", help="Where the run's HTML report goes.")
         ] = Path("harness-report"),
-        no_report: Annotated[
-            bool, typer.Option("--no-report", help="Do not write a report.")
-        ] = False,
+        no_report: NoReportOption = False,
         no_flops: Annotated[
             bool,
             typer.Option(

@@ -9,9 +9,21 @@ import typer
 
 from harness.cli.run import (
     AddressOption,
+    AllowUnverifiedOption,
+    BatchSizeOption,
     CpusOption,
+    DeviceOption,
     ExecutorOption,
     GpusOption,
+    LimitOption,
+    MethodOption,
+    NoReportOption,
+    ProtocolOption,
+    SeedOption,
+    StoreOption,
+    SuiteOption,
+    VariantOption,
+    WeightsOption,
     WorkersOption,
 )
 
@@ -43,9 +55,7 @@ def register(app: typer.Typer) -> None:
     @app.command("sweep")
     def sweep(
         ctx: typer.Context,
-        method: Annotated[
-            str, typer.Option("--method", "-m", help="Method name (harness ls methods).")
-        ],
+        method: MethodOption,
         options: Annotated[
             list[str],
             typer.Option(
@@ -54,49 +64,28 @@ def register(app: typer.Typer) -> None:
                 "(repeatable; numbers and true/false are typed).",
             ),
         ],
-        suite: Annotated[
-            str,
-            typer.Option(
-                "--suite", "-s", help="universal, zero-shot, all, mini, or one benchmark."
-            ),
-        ] = "mini",
-        variant: Annotated[str | None, typer.Option("--variant", help="Method variant.")] = None,
-        weights: Annotated[str | None, typer.Option("--weights", help="Checkpoint path.")] = None,
-        protocol: Annotated[
-            str | None,
-            typer.Option("--protocol", help="Score every benchmark under this protocol."),
-        ] = None,
-        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-        device: Annotated[
-            str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")
-        ] = None,
-        batch_size: Annotated[
-            int, typer.Option("--batch-size", "-b", min=1, help="Same-size images per batch.")
-        ] = 1,
-        limit: Annotated[
-            int | None, typer.Option("--limit", min=1, help="At most N images per benchmark.")
-        ] = None,
+        suite: SuiteOption = "mini",
+        variant: VariantOption = None,
+        weights: WeightsOption = None,
+        protocol: ProtocolOption = None,
+        seed: SeedOption = 0,
+        device: DeviceOption = None,
+        batch_size: BatchSizeOption = 1,
+        limit: LimitOption = None,
         workers: WorkersOption = None,
         executor: ExecutorOption = "local",
         address: AddressOption = None,
         cpus_per_worker: CpusOption = 1.0,
         gpus_per_worker: GpusOption = None,
-        store: Annotated[
-            Path | None,
-            typer.Option("--store", help="Result store (default <cache>/results.sqlite)."),
-        ] = None,
+        store: StoreOption = None,
         overwrite: Annotated[
             bool, typer.Option("--overwrite", help="Recompute stored runs instead of resuming.")
         ] = False,
-        allow_unverified: Annotated[
-            bool, typer.Option("--allow-unverified", help="Accept data without a checksum lock.")
-        ] = False,
+        allow_unverified: AllowUnverifiedOption = False,
         report_dir: Annotated[
             Path, typer.Option("--report-dir", help="Where the sweep's HTML report goes.")
         ] = Path("harness-report"),
-        no_report: Annotated[
-            bool, typer.Option("--no-report", help="Do not write a report.")
-        ] = False,
+        no_report: NoReportOption = False,
         no_flops: Annotated[
             bool,
             typer.Option(
