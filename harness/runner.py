@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +24,13 @@ from harness.errors import HarnessError
 from harness.loading import PairSource, image_sizes, load_batches, scored_on_these_bytes
 from harness.provenance import config_key, environment_fields
 from harness.store import ImageResult, Store
-from harness.work import BenchmarkContext, complexity_of, cropped_size, restore_and_score
+from harness.work import (
+    BenchmarkContext,
+    complexity_of,
+    cropped_size,
+    restore_batch,
+    score_restored,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +39,9 @@ if TYPE_CHECKING:
     from harness.restorer import Restorer
 
 log = logging.getLogger(__name__)
+
+SCORE_AHEAD = 2
+"""Restored batches that may wait for scoring before the model waits for the scorer."""
 
 
 # --- what the runner needs from the other layers ---------------------------------------------
@@ -472,18 +483,29 @@ class RunJob:
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
         torch.manual_seed(config.seed)
-        for items in batches:
-            rows, seconds = restore_and_score(
-                self.restorer,
-                self.metrics,
-                state.protocol,
-                state.context,
-                items,
-                seed=config.seed,
-                device=self.device,
-                out_dir=state.out_dir,
-            )
-            self.record(state, rows, seconds)
+        # The model restores batch i+1 while a scoring thread scores batch i (metrics, saving
+        # images); rows are committed here, in batch order, as each batch's scores are ready.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-score") as scoring:
+            pending: deque[tuple[Future[list[ImageResult]], float]] = deque()
+            for items in batches:
+                restored = restore_batch(
+                    self.restorer,
+                    state.protocol,
+                    state.context,
+                    items,
+                    seed=config.seed,
+                    device=self.device,
+                )
+                job = scoring.submit(
+                    score_restored, self.metrics, state.protocol, restored, state.out_dir
+                )
+                pending.append((job, restored.seconds))
+                while pending and (len(pending) > SCORE_AHEAD or pending[0][0].done()):
+                    done, seconds = pending.popleft()
+                    self.record(state, done.result(), seconds)
+            while pending:
+                done, seconds = pending.popleft()
+                self.record(state, done.result(), seconds)
         peak_memory = int(torch.cuda.max_memory_allocated(self.device)) if cuda else None
         complexity = None
         if state.todo:

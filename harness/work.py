@@ -38,31 +38,43 @@ class BenchmarkContext:
     preprocess: frozenset[str]
 
 
-def restore_and_score(
+@dataclass
+class RestoredBatch:
+    """A batch after the model: what scoring it needs, or the rows of what already failed."""
+
+    bench: BenchmarkContext
+    good: list[LoadedPair]
+    """The pairs that loaded; their rows come from scoring (or failed, when restoring crashed)."""
+    rows: list[ImageResult]
+    """Rows already decided: failed loads, and every good pair when restoring crashed."""
+    images: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
+    restored: torch.Tensor | None = None
+    seconds: float = 0.0
+
+
+def restore_batch(
     restorer: Restorer,
-    metrics: Scorer,
     protocol: ScoringProtocol,
     bench: BenchmarkContext,
     items: Sequence[LoadedPair],
     *,
     seed: int,
     device: str,
-    out_dir: Path | None,
-) -> tuple[list[ImageResult], float]:
-    """The result rows of one batch (failed loads first) and the model's wall time in seconds.
-
-    A method or metric crash fails the batch's images with the reason; it never raises.
-    """
+) -> RestoredBatch:
+    """Run the model on the pairs that loaded (after the protocol's input crop); never raises:
+    a method crash fails the batch's images with the reason."""
     import torch
 
-    from harness.images import to_tensor, to_uint8, write_image
+    from harness.images import to_tensor
 
     rows = [_failed(bench.name, it, it.error) for it in items if it.error is not None]
     for row in rows:
         log.debug("%s/%s failed: %s", bench.name, row.image_id, row.reason)
     good = [it for it in items if it.error is None]
+    batch = RestoredBatch(bench, good, rows)
     if not good:
-        return rows, 0.0
+        return batch
     images = torch.stack([to_tensor(it.input) for it in good])
     targets = (
         torch.stack([to_tensor(it.target) for it in good])
@@ -77,13 +89,32 @@ def restore_and_score(
             if targets is not None:
                 targets = centre_crop(targets, protocol.input_crop).contiguous()
         ids = tuple(it.image_id for it in good)
-        restored, seconds = _restore(restorer, bench, images, ids, seed=seed, device=device)
-        scores = metrics.score(protocol, restored, targets, images)
-    except Exception as exc:  # a method or metric crash fails its batch; the run goes on
-        reason = reason_of(exc)
-        log.debug("%s: batch failed: %s", bench.name, reason, exc_info=True)
-        return rows + [_failed(bench.name, it, reason) for it in good], 0.0
-    for it, out, values in zip(good, restored, scores, strict=True):
+        batch.restored, batch.seconds = _restore(
+            restorer, bench, images, ids, seed=seed, device=device
+        )
+    except Exception as exc:  # a method crash fails its batch; the run goes on
+        _fail_good(batch, exc)
+        return batch
+    batch.images, batch.targets = images, targets
+    return batch
+
+
+def score_restored(
+    metrics: Scorer, protocol: ScoringProtocol, batch: RestoredBatch, out_dir: Path | None
+) -> list[ImageResult]:
+    """The result rows of a restored batch (failed ones first); a metric crash fails the batch's
+    images with the reason. Saves the restored images under ``out_dir`` when given."""
+    from harness.images import to_uint8, write_image
+
+    if batch.restored is None:
+        return batch.rows
+    try:
+        scores = metrics.score(protocol, batch.restored, batch.targets, batch.images)
+    except Exception as exc:  # a metric crash fails its batch; the run goes on
+        _fail_good(batch, exc)
+        return batch.rows
+    rows = list(batch.rows)
+    for it, out, values in zip(batch.good, batch.restored, scores, strict=True):
         out_path = None
         if out_dir is not None:
             out_path = out_dir / f"{_safe_name(it.image_id)}.png"
@@ -91,14 +122,14 @@ def restore_and_score(
         h, w = it.input.shape[:2]  # type: ignore[union-attr]
         rows.append(
             ImageResult(
-                benchmark=bench.name,
+                benchmark=batch.bench.name,
                 image_id=it.image_id,
                 status="ok",
                 metrics={k: float(v) for k, v in values.items()},
                 input_sha256=it.input_sha256,
                 target_sha256=it.target_sha256,
                 verified=it.verified,
-                latency_ms=seconds * 1000.0 / len(good),
+                latency_ms=batch.seconds * 1000.0 / len(batch.good),
                 height=h,
                 width=w,
                 input_path=it.input_path,
@@ -106,7 +137,31 @@ def restore_and_score(
                 output_path=None if out_path is None else str(out_path),
             )
         )
-    return rows, seconds
+    return rows
+
+
+def restore_and_score(
+    restorer: Restorer,
+    metrics: Scorer,
+    protocol: ScoringProtocol,
+    bench: BenchmarkContext,
+    items: Sequence[LoadedPair],
+    *,
+    seed: int,
+    device: str,
+    out_dir: Path | None,
+) -> tuple[list[ImageResult], float]:
+    """The result rows of one batch (failed loads first) and the model's wall time in seconds:
+    :func:`restore_batch` then :func:`score_restored`, one after the other."""
+    batch = restore_batch(restorer, protocol, bench, items, seed=seed, device=device)
+    return score_restored(metrics, protocol, batch, out_dir), batch.seconds
+
+
+def _fail_good(batch: RestoredBatch, exc: Exception) -> None:
+    reason = reason_of(exc)
+    log.debug("%s: batch failed: %s", batch.bench.name, reason, exc_info=True)
+    batch.rows = batch.rows + [_failed(batch.bench.name, it, reason) for it in batch.good]
+    batch.restored, batch.seconds = None, 0.0
 
 
 def _restore(
