@@ -54,6 +54,16 @@ ADM_256_UNCOND = ADMConfig()
 """``256x256_diffusion_uncond.pt``: num_channels 256, num_res_blocks 2, attention 32,16,8,
 num_head_channels 64, resblock_updown, use_scale_shift_norm, learn_sigma."""
 
+ADM_TINY = ADMConfig(
+    model_channels=32,
+    channel_mult=(1, 2),
+    num_res_blocks=1,
+    attention_ds=(2,),
+    num_head_channels=32,
+)
+"""The same architecture at toy size (2 levels, 1 block each, attention at 2x, 828,358 parameters):
+the tests' random stand-in for the released weights, and the CPU cost measurement's."""
+
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of (possibly fractional) timesteps: [cos | sin] of t * geometric freqs."""

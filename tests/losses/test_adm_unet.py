@@ -60,6 +60,13 @@ UPSTREAM_H_0_1_2 = [7.36754036, -10.57173157, 9.74139118, -3.23016071]
 
 
 def test_forward_matches_the_official_unet_on_a_tiny_configuration() -> None:
+    assert TINY == ADMConfig(
+        model_channels=32,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_ds=(2,),
+        num_head_channels=32,
+    )
     model = ADMUNet(TINY).eval()
     state = model.state_dict()
     gen = torch.Generator().manual_seed(0)

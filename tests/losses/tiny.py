@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from harness.losses.adm_unet import ADMConfig, ADMUNet
+from harness.losses.adm_unet import ADM_TINY, ADMUNet
 
-TINY = ADMConfig(
-    model_channels=32,
-    channel_mult=(1, 2),
-    num_res_blocks=1,
-    attention_ds=(2,),
-    num_head_channels=32,
-)
-"""Two levels, one residual block each, attention at 2x downsampling, 32 channels per head."""
+TINY = ADM_TINY
 
 
 def tiny_adm(seed: int = 0) -> ADMUNet:
