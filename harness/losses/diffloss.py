@@ -69,7 +69,8 @@ class DiffLossTerms:
 
 
 class DiffLoss:
-    """The DiffLoss terms of a frozen ADM; call it on (restored, clean) in [0, 1] with a generator."""
+    """The DiffLoss terms of an ADM (frozen in place); call it on (restored, clean) in [0, 1] with a
+    generator."""
 
     def __init__(self, adm: ADMUNet, *, upstream_nograd: bool = False) -> None:
         self.adm = adm.requires_grad_(False).eval()
@@ -93,10 +94,10 @@ class DiffLoss:
         self, restored: torch.Tensor, clean: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
     ) -> DiffLossTerms:
         """Both distances for given timesteps [B] and noise (images in [0, 1])."""
-        t = t.to(restored.device)
         noise = noise.to(restored.device)
         noised_restored = self.q_sample(restored * 2 - 1, t, noise)
         noised_clean = self.q_sample(clean * 2 - 1, t, noise)
+        t = t.to(restored.device)
         with torch.no_grad() if self.upstream_nograd else nullcontext():
             out_restored, h_restored = self.adm(noised_restored, t)
         with torch.no_grad():  # the target: nothing trainable depends on it
