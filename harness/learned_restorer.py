@@ -263,13 +263,15 @@ class LearnedRestorer(Restorer):
         progress: bool = True,
         init_weights: Path | None = None,
     ) -> Path:
-        """Train ``config.variant`` with :meth:`training_loss` (optionally from ``init_weights``).
+        """Train ``config.variant`` with :meth:`training_loss` (optionally from ``init_weights``),
+        plus DiffLoss when ``config.loss`` asks for it (:mod:`harness.losses.objective`).
 
         Crops must be a multiple of ``pad_multiple`` (no padding at training time). Writes
         ``<out>/<name>-<variant>.safetensors`` (EMA weights, a plain state_dict) and returns it.
         """
         import torch
 
+        from harness.losses.objective import training_objective
         from harness.training import train_supervised
 
         if config.variant in cls.routes:
@@ -293,13 +295,14 @@ class LearnedRestorer(Restorer):
             config = config.model_copy(update={"init_weights_sha256": sha})
             cls.check(network, adapted, config.variant, str(init_weights))
             network.load_state_dict(adapted.state, strict=True)
+        config, loss_fn = training_objective(config, cls.training_loss)
         return train_supervised(
             network,
             config,
             Path(out),
             Path(data_root),
             name=f"{cls.name}-{config.variant}",
-            loss_fn=cls.training_loss,
+            loss_fn=loss_fn,
             resume=resume,
             progress=progress,
         )

@@ -36,3 +36,13 @@ class TrainConfig(BaseModel):
     ema_power: float = 2 / 3
     checkpoint_every: int = 200
     device: str = "cpu"
+    loss: Literal["l1", "l1+diffloss"] = "l1"
+    """The method's own objective (L1 for the learned baselines), or that plus DiffLoss
+    (harness/losses/diffloss.py: a frozen diffusion model's noise and h-space distances)."""
+    diffusion_weights: str | None = None
+    """DiffLoss's diffusion model file; it may move between resumed sessions, its sha256 may not."""
+    diffusion_weights_sha256: str | None = None
+    """sha256 of that file, filled in when it is loaded (None without DiffLoss)."""
+    diffloss_upstream_nograd: bool = False
+    """Evaluate DiffLoss's terms without gradient, as the official code does (they then train
+    nothing); by default gradients flow through the frozen model, as the paper describes."""

@@ -242,8 +242,9 @@ def fit(
         step, history, saved = load_checkpoint_dir(out, model, ema, opt, gen)
         # fields a run saved before they existed take their defaults
         saved = TrainConfig.model_validate(saved).model_dump(mode="json")
-        # a cosine schedule is laid out over ``steps``: changing it would change the run
-        free = {"checkpoint_every", "device"} | (
+        # a cosine schedule is laid out over ``steps``: changing it would change the run;
+        # the diffusion weights' path may change, their sha256 (checked) may not
+        free = {"checkpoint_every", "device", "diffusion_weights"} | (
             {"steps"} if config.lr_schedule != "cosine" else set()
         )
         mismatched = {

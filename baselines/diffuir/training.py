@@ -51,7 +51,13 @@ def train_diffuir(
     """Train a DiffUIR variant; write EMA weights as safetensors plus a JSON record; return the file."""
     from baselines.diffuir.network import build_unet
     from baselines.diffuir.schedule import Schedule
+    from harness.losses.objective import require_own_objective
 
+    require_own_objective(
+        config,
+        "diffuir",
+        "its network predicts a residual at a noise level, not a restored image for DiffLoss",
+    )
     torch.manual_seed(config.seed)  # the initial weights
     unet = build_unet(config.variant)
     if init_weights is not None:

@@ -16,6 +16,7 @@ def _default(field: str) -> Any:
 
 
 LR_SCHEDULES: tuple[str, ...] = get_args(TrainConfig.model_fields["lr_schedule"].annotation)
+LOSSES: tuple[str, ...] = get_args(TrainConfig.model_fields["loss"].annotation)
 
 
 def register(app: typer.Typer) -> None:
@@ -85,6 +86,28 @@ def register(app: typer.Typer) -> None:
         fresh: Annotated[
             bool, typer.Option("--fresh", help="Ignore an existing checkpoint in --out.")
         ] = False,
+        loss: Annotated[
+            str,
+            typer.Option(
+                "--loss",
+                help="l1: the method's own objective; l1+diffloss: plus DiffLoss (a frozen "
+                "diffusion model's constraint, docs/methods/diffloss.md).",
+            ),
+        ] = _default("loss"),
+        diffusion_weights: Annotated[
+            Path | None,
+            typer.Option(
+                "--diffusion-weights",
+                help="DiffLoss's frozen model: guided-diffusion 256x256_diffusion_uncond.pt.",
+            ),
+        ] = None,
+        diffloss_upstream_nograd: Annotated[
+            bool,
+            typer.Option(
+                "--diffloss-upstream-nograd",
+                help="DiffLoss terms without gradient, as its official code (they train nothing).",
+            ),
+        ] = _default("diffloss_upstream_nograd"),
     ) -> None:
         """Train a method (DiffUIR's objective for diffuir); resumes from --out when it holds a run."""
         from harness.cli import settings_of
@@ -103,6 +126,14 @@ def register(app: typer.Typer) -> None:
         if lr_schedule not in LR_SCHEDULES:
             raise typer.BadParameter(
                 f"{lr_schedule!r}: expected {' or '.join(LR_SCHEDULES)}", param_hint="--lr-schedule"
+            )
+        if loss not in LOSSES:
+            raise typer.BadParameter(
+                f"{loss!r}: expected {' or '.join(LOSSES)}", param_hint="--loss"
+            )
+        if loss == _default("loss") and (diffusion_weights or diffloss_upstream_nograd):
+            raise typer.BadParameter(
+                f"DiffLoss options need --loss l1+diffloss (got --loss {loss})", param_hint="--loss"
             )
         cls = method_class(method)
         if preset is not None:
@@ -133,6 +164,9 @@ def register(app: typer.Typer) -> None:
             ema_update_after_step=ema_update_after_step,
             checkpoint_every=checkpoint_every,
             device=resolve_device(settings.device),
+            loss=loss,
+            diffusion_weights=str(diffusion_weights) if diffusion_weights else None,
+            diffloss_upstream_nograd=diffloss_upstream_nograd,
         )
         weights = cls.train(
             config,
