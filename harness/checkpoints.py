@@ -129,6 +129,7 @@ KNOWN_SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("WeatherDiff", ("temb.", "conv_in.")),
     ("WGWS-Net", ("feat_extract.", "FAM1.")),
     ("NAFNet", ("intro.", "middle_blks.")),
+    ("Perceive-IR", ("cfe.", "pgm.")),
     ("Restormer", ("patch_embed.", "latent.")),
     ("DiffUIR", ("init_conv.", "downs.0.0.block1.")),
 )

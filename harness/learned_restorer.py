@@ -8,7 +8,8 @@
 2. read it safely and take the state_dict out with the method's :class:`CheckpointLayout`
    (container, key prefixes, training-only keys set aside and counted);
 3. check keys and shapes strictly (another method's checkpoint is refused by name) and load;
-4. restore: reflect-pad to the method's multiple, run the network, crop back, clamp to [0, 1].
+4. restore: pad to the method's multiple (reflect, or replicate where the official test does),
+   run the network, crop back, clamp to [0, 1].
 
 A plugin declares ``name``, ``variants``, ``signature`` (its name in
 :data:`harness.checkpoints.KNOWN_SIGNATURES`), ``checkpoint_layout``, ``pad_multiple`` and
@@ -25,7 +26,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from harness.checkpoints import (
     AdaptedState,
@@ -81,6 +82,8 @@ class LearnedRestorer(Restorer):
     checkpoint_layout: ClassVar[CheckpointLayout] = CheckpointLayout()
     pad_multiple: ClassVar[int] = 1
     """Inputs are reflect-padded at the bottom/right to a multiple of this, outputs cropped back."""
+    pad_mode: ClassVar[Literal["reflect", "replicate"]] = "reflect"
+    """How the padding is filled, as the official test fills it (see :mod:`harness.padding`)."""
     checkpoint_params: ClassVar[dict[str, int]] = {}
     """Parameters the official checkpoint of a variant stores when it holds more than inference
     uses (training-only keys); reported when no file is loaded (``random_init``)."""
@@ -349,7 +352,7 @@ class LearnedRestorer(Restorer):
         x = images.to(device=device, dtype=torch.float32)
         height, width = x.shape[-2:]
         with torch.inference_mode():
-            out = self.forward(pad_to_multiple(x, self.pad_multiple), batch)
+            out = self.forward(pad_to_multiple(x, self.pad_multiple, self.pad_mode), batch)
             out = crop_to(out, height, width).clamp(0.0, 1.0)
         return out.to(images.device)
 
@@ -370,7 +373,7 @@ class LearnedRestorer(Restorer):
             weights_sha256=self.weights_sha256,
             random_init=self.random_init,
             params_stored=self.params_stored,
-            pad=f"reflect to a multiple of {self.pad_multiple}, cropped back"
+            pad=f"{self.pad_mode} to a multiple of {self.pad_multiple}, cropped back"
             if self.pad_multiple > 1
             else "none (the network takes any size)",
         )

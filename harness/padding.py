@@ -11,7 +11,7 @@ only by protocols that declare it (``Protocol.input_crop``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,22 +20,25 @@ from torch import nn
 from harness.errors import HarnessError
 
 
-def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
+def pad_to_multiple(
+    images: torch.Tensor, multiple: int, mode: Literal["reflect", "replicate"] = "reflect"
+) -> torch.Tensor:
     """Reflect-pad [B, C, H, W] at the bottom and right up to the next multiple of ``multiple``.
 
     Sizes already divisible are left alone. Reflection cannot reach further than the image is wide,
-    so an image smaller than the padding it needs is an error.
+    so an image smaller than the padding it needs is an error. ``mode="replicate"`` repeats the last
+    row and column instead (the official test of Perceive-IR), which any size allows.
     """
     h, w = images.shape[-2:]
     pad_h, pad_w = -h % multiple, -w % multiple
     if pad_h == 0 and pad_w == 0:
         return images
-    if pad_h >= h or pad_w >= w:
+    if mode == "reflect" and (pad_h >= h or pad_w >= w):
         raise HarnessError(
             f"a {h}x{w} image is too small to reflect-pad to a multiple of {multiple}",
             hint=f"use images of at least {multiple}x{multiple} pixels",
         )
-    return F.pad(images, (0, pad_w, 0, pad_h), mode="reflect")
+    return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
 
 
 def crop_to(images: torch.Tensor, height: int, width: int) -> torch.Tensor:

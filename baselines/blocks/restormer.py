@@ -1,4 +1,4 @@
-"""Restormer building blocks, shared by the Restormer, PromptIR and AdaIR networks.
+"""Restormer building blocks, shared by the Restormer, PromptIR, AdaIR and Perceive-IR networks.
 
 Zamir, Arora, Khan, Hayat, Khan, Yang. *Restormer: Efficient Transformer for High-Resolution Image
 Restoration.* CVPR 2022, arXiv:2111.09881. Written from the paper's description; checked against the
@@ -167,24 +167,27 @@ class OverlapPatchEmbed(nn.Module):
 
 
 class Downsample(nn.Module):
-    """Halve H and W, double the channels: 3x3 conv to C/2, then pixel-unshuffle by 2."""
+    """Halve H and W, double the channels: 3x3 conv to C/2, then pixel-unshuffle by 2.
 
-    def __init__(self, channels: int) -> None:
+    The official Restormer convolution has no bias; ``bias=True`` is for derived networks whose
+    convolution has one (Perceive-IR).
+    """
+
+    def __init__(self, channels: int, bias: bool = False) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            conv3x3(channels, channels // 2, bias=False), nn.PixelUnshuffle(2)
-        )
+        self.body = nn.Sequential(conv3x3(channels, channels // 2, bias), nn.PixelUnshuffle(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
 
 class Upsample(nn.Module):
-    """Double H and W, halve the channels: 3x3 conv to 2C, then pixel-shuffle by 2."""
+    """Double H and W, halve the channels: 3x3 conv to 2C, then pixel-shuffle by 2 (``bias`` as
+    for :class:`Downsample`)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, bias: bool = False) -> None:
         super().__init__()
-        self.body = nn.Sequential(conv3x3(channels, channels * 2, bias=False), nn.PixelShuffle(2))
+        self.body = nn.Sequential(conv3x3(channels, channels * 2, bias), nn.PixelShuffle(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
