@@ -63,7 +63,10 @@ PAIRS = {
 VARIANTS = ("input", "blend")
 
 #: Protocols audited by another test file (added in parallel; the merger checks the row).
-AUDITED_ELSEWHERE = {"nr-niqe-diffuir": "tests/metrics/test_niqe_diffuir.py"}
+AUDITED_ELSEWHERE = {
+    "nr-niqe-diffuir": "tests/metrics/test_niqe_diffuir.py",
+    "nr-niqe-diffuir-loe": "tests/metrics/test_niqe_diffuir.py",
+}
 
 # (PSNR, SSIM) printed by the upstream code (see the module docstring) for restored = degraded
 # input and restored = _blend, against the target:
