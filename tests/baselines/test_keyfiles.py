@@ -22,6 +22,7 @@ def test_every_baseline_key_file_is_shipped():
         "mprnet_deblurring",
         "mprnet_deraining",
         "nafnet_gopro_width64",
+        "perceive_ir",
         "promptir",
         "restormer",
     ]
