@@ -598,7 +598,8 @@ class _Scheduler:
     def _finish(self, state: BenchmarkState, complexity: dict[str, Any]) -> None:
         from harness import complexity as cx
 
-        complexity.setdefault("params", cx.count_parameters(self.job.restorer.module()))
+        if "params" not in complexity:  # the worker could not count: the driver's copy can
+            complexity["params"] = cx.count_parameters(self.job.restorer.module())
         name = state.bench.name
         self.outcomes[name] = self.job.end(state, complexity, self.peak[name])
 
