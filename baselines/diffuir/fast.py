@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 CHANNELS_LAST = torch.channels_last
 CHUNK = 8192
-"""Pixel rows per step of the linear attention's passes (three reused 8192 x 128 buffers)."""
+"""Pixel rows per step of the linear attention's passes (one reused 8192 x 128 buffer)."""
 
 
 def rows(x: torch.Tensor) -> torch.Tensor:
@@ -93,63 +93,57 @@ def linear_attention(
     """DiffUIR's linear attention, its output projection and channel LayerNorm, on pixel rows.
 
     Spec: q softmax over the head's features times head_dim^-1/2, k softmax over positions, v / n;
-    context = k v^T per head; out = context^T q, projected and normalised. Here k's softmax
-    denominator, v / n and the q scale are folded into the small per-head context, and the context
-    into the output projection. Both passes walk the pixels in chunks of ``CHUNK`` rows through
-    reused buffers (k's softmax max is tracked online), so no [H*W, 3 x 128] tensor is allocated.
+    context = k v^T per head; out = context^T q, projected and normalised. Here v is never formed:
+    context_h = (softmax(k_h) X) W_v,h^T, with X the pixel rows, one tall product. k's softmax
+    denominator, v / n and the q scale are folded into the small context, and the context into the
+    output projection. Both passes walk the pixels in chunks of ``CHUNK`` rows through reused
+    buffers (k's softmax max is tracked online), so no [H*W, 128] tensor is allocated.
     """
     b, c, h, w = x.shape
     n = h * w
     hidden = heads * head_dim
     r = rows(x)  # [B, N, C]
-    w_q, w_k, w_v = (part.t() for part in qkv_weight.reshape(3, hidden, c).unbind(0))
+    w_q, w_k, w_v = qkv_weight.reshape(3, hidden, c).unbind(0)
+    w_v = w_v.reshape(heads, head_dim, c)
     proj = out_weight.reshape(c, heads, head_dim)  # [C, heads, e]
+    gain = norm_gain.reshape(c)
     out = torch.empty(b, n, c, dtype=x.dtype, device=x.device)
     size = min(n, CHUNK)
-    buffers = torch.empty(3, size, hidden, dtype=x.dtype, device=x.device).unbind(0)
+    buffer = torch.empty(size, hidden, dtype=x.dtype, device=x.device)
     for i in range(b):
-        context = _linear_context(r[i], w_k, w_v, buffers[0], buffers[1], heads, head_dim)
+        weighted = _softmax_weighted_rows(r[i], w_k.t(), buffer)  # [hidden, C]
+        context = torch.bmm(weighted.view(heads, head_dim, c), w_v.transpose(1, 2))  # [h, d, e]
         context.mul_(head_dim**-0.5 / n)
         mixed = torch.einsum("hde,che->hdc", context, proj).reshape(hidden, c)
         for start in range(0, n, size):
             stop = min(n, start + size)
-            q = torch.mm(r[i, start:stop], w_q, out=buffers[2][: stop - start])
+            q = torch.mm(r[i, start:stop], w_q.t(), out=buffer[: stop - start])
             q = torch.softmax(q.view(-1, heads, head_dim), dim=-1).view(-1, hidden)
-            torch.addmm(out_bias, q, mixed, out=out[i, start:stop])
-    return unrows(F.layer_norm(out, (c,), norm_gain.reshape(c), None, eps), h, w)
+            part = torch.addmm(out_bias, q, mixed, out=out[i, start:stop])
+            part.copy_(F.layer_norm(part, (c,), gain, None, eps))  # while the chunk is in cache
+    return unrows(out, h, w)
 
 
-def _linear_context(
-    r: torch.Tensor,
-    w_k: torch.Tensor,
-    w_v: torch.Tensor,
-    k_buffer: torch.Tensor,
-    v_buffer: torch.Tensor,
-    heads: int,
-    head_dim: int,
+def _softmax_weighted_rows(
+    r: torch.Tensor, w_k: torch.Tensor, buffer: torch.Tensor
 ) -> torch.Tensor:
-    """softmax_positions(k) v^T per head [heads, d, e] of one image's pixel rows ``r`` [N, C]."""
-    n = r.shape[0]
-    hidden = heads * head_dim
-    context = torch.zeros(heads, head_dim, head_dim, dtype=r.dtype, device=r.device)
-    denom = torch.zeros(hidden, dtype=r.dtype, device=r.device)
-    running = torch.full((hidden,), float("-inf"), dtype=r.dtype, device=r.device)
-    size = k_buffer.shape[0]
+    """sum_n softmax_n(k)[n, j] r[n, :] for every k feature j: [features, C] of one image's rows."""
+    n, c = r.shape
+    features = w_k.shape[1]
+    weighted = torch.zeros(features, c, dtype=r.dtype, device=r.device)
+    denom = torch.zeros(features, dtype=r.dtype, device=r.device)
+    running = torch.full((features,), float("-inf"), dtype=r.dtype, device=r.device)
+    size = buffer.shape[0]
     for start in range(0, n, size):
         stop = min(n, start + size)
-        k = torch.mm(r[start:stop], w_k, out=k_buffer[: stop - start])
-        v = torch.mm(r[start:stop], w_v, out=v_buffer[: stop - start])
+        k = torch.mm(r[start:stop], w_k, out=buffer[: stop - start])
         peak = torch.maximum(running, k.amax(dim=0))
         rescale = (running - peak).exp_()  # exp(-inf) = 0 on the first chunk
         running = peak
         k = k.sub_(peak).exp_()
         denom.mul_(rescale).add_(k.sum(dim=0))
-        context.mul_(rescale.view(heads, head_dim, 1))
-        context.baddbmm_(
-            k.view(-1, heads, head_dim).permute(1, 2, 0),
-            v.view(-1, heads, head_dim).transpose(0, 1),
-        )
-    return context.div_(denom.view(heads, head_dim, 1))
+        weighted.mul_(rescale.view(-1, 1)).addmm_(k.t(), r[start:stop])
+    return weighted.div_(denom.view(-1, 1))
 
 
 def full_attention(
