@@ -16,8 +16,10 @@ Conventions (stated in every printout):
   ("cuda-max-allocated"); on CPU, the process's resident set size sampled every millisecond during
   the call, peak minus the value before it ("cpu-rss-sampled"; a rough estimate: memory the
   allocator reuses without returning it to the system is not seen).
-- latency: median wall time of ``repeats`` calls after ``warmup`` calls, batch of one image,
-  synchronised on CUDA.
+- latency: median wall time of ``repeats`` restore() calls after ``warmup`` calls, each on a batch
+  of ``batch_size`` same-size images (one by default), synchronised on CUDA; peak memory is
+  measured on that batch too. Throughput: images per second = batch_size / median latency.
+  FLOPs stay per image (counted on a batch of one).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class SizeComplexity:
-    """What was measured at one image size (batch of one image)."""
+    """What was measured at one image size (FLOPs per image; memory and latency per batch)."""
 
     height: int
     width: int
@@ -55,6 +57,10 @@ class SizeComplexity:
     memory_kind: str
     latency_ms_median: float | None
     latency_runs_ms: list[float] = field(default_factory=list)
+    batch_size: int = 1
+    """Images per restore() call in the memory and latency measurements."""
+    images_per_second: float | None = None
+    """batch_size / median latency (None without timed runs)."""
 
 
 @dataclass
@@ -96,21 +102,22 @@ def count_parameters(module: nn.Module | None) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _test_image(height: int, width: int, device: str) -> torch.Tensor:
+def _test_image(height: int, width: int, device: str, batch_size: int = 1) -> torch.Tensor:
     import torch
 
     gen = torch.Generator().manual_seed(0)
-    return torch.rand(1, 3, height, width, generator=gen).to(device)
+    return torch.rand(batch_size, 3, height, width, generator=gen).to(device)
 
 
 def _batch(images: torch.Tensor, restorer: Restorer, task: str | None = None) -> ImageBatch:
-    """A one-image batch; a method that is not blind gets ``task``, else its first (as the
-    contract does)."""
+    """The batch of ``images`` (ids complexity-0, -1, ...); a method that is not blind gets
+    ``task``, else its first (as the contract does)."""
     if restorer.blind:
         task = None
     elif task is None:
         task = restorer.tasks[0] if restorer.tasks else None
-    return ImageBatch(images=images, ids=("complexity-0",), seed=0, task=task)
+    ids = tuple(f"complexity-{i}" for i in range(images.shape[0]))
+    return ImageBatch(images=images, ids=ids, seed=0, task=task)
 
 
 def count_flops(
@@ -252,15 +259,19 @@ def measure_size(
     warmup: int = 1,
     repeats: int = 5,
     memory: bool = True,
+    batch_size: int = 1,
 ) -> SizeComplexity:
-    """Measure FLOPs, peak memory and latency of ``restorer`` on one HxW image."""
-    images = _test_image(height, width, device)
+    """Measure FLOPs per HxW image, and peak memory and latency of a batch of ``batch_size``."""
+    if batch_size < 1:
+        raise HarnessError(f"batch size must be at least 1, got {batch_size}")
+    images = _test_image(height, width, device, batch_size)
     if memory:
         peak, kind = peak_memory(restorer, images, device)
     else:
         peak, kind = None, "not measured"
     flops = flops_per_image(restorer, height, width, device)
     runs = latency_ms(restorer, images, device, warmup, repeats) if repeats > 0 else []
+    median = statistics.median(runs) if runs else None
     return SizeComplexity(
         height=height,
         width=width,
@@ -272,8 +283,10 @@ def measure_size(
         flops_scope=flops.scope,
         peak_memory_bytes=peak,
         memory_kind=kind,
-        latency_ms_median=statistics.median(runs) if runs else None,
+        latency_ms_median=median,
         latency_runs_ms=runs,
+        batch_size=batch_size,
+        images_per_second=batch_size * 1000.0 / median if median else None,
     )
 
 
@@ -285,14 +298,23 @@ def measure(
     warmup: int = 1,
     repeats: int = 5,
     memory: bool = True,
+    batch_size: int = 1,
 ) -> ComplexityReport:
-    """Parameters plus per-size FLOPs, memory and latency of an instantiated restorer."""
+    """Parameters plus per-size FLOPs, memory, latency and throughput of an instantiated restorer
+    (memory and latency on batches of ``batch_size`` images)."""
     import torch
 
     with torch.inference_mode():
         rows = [
             measure_size(
-                restorer, h, w, device=device, warmup=warmup, repeats=repeats, memory=memory
+                restorer,
+                h,
+                w,
+                device=device,
+                warmup=warmup,
+                repeats=repeats,
+                memory=memory,
+                batch_size=batch_size,
             )
             for h, w in sizes
         ]

@@ -8,9 +8,10 @@ official checkpoints so their ``unet0`` state_dicts load strictly.
 Input: ``concat[x_t, x_in]`` [B, 6, H, W] in [-1, 1] and the float time ``tau`` [B] (1000 * alpha_bar);
 output: the predicted residual ``x_in - x_0`` [B, 3, H, W], not clamped.
 
-Inference fast path (eval mode, no autograd): weight-standardised convolution weights are cached
-(the cache is dropped when the weights change or the module goes back to training), and the
-GroupNorm affine + time scale/shift is applied as one fused multiply-add.
+Inference fast path (eval mode, no autograd; maths in ``baselines.diffuir.fast``): activations are
+channels-last, weight-standardised convolution weights are cached (the cache is dropped when the
+weights change or the module goes back to training), the time scale/shift is folded into
+GroupNorm's affine, and linear attention is folded into its output projection.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from baselines.diffuir import fast as fp
 
 VARIANTS: dict[str, tuple[int, tuple[int, int, int, int]]] = {
     "t": (32, (1, 1, 1, 1)),
@@ -36,6 +40,10 @@ HEADS = 4
 HEAD_DIM = 32
 GROUPS = 8
 PAD_MULTIPLE = 16
+SPLIT_PIXELS = 128 * 128
+"""On CPU the fast path runs a batch of images this large (H x W) one image at a time: one image
+already keeps the cores busy and a batch's larger tensors only add page faults (measurements in
+docs/performance.md); each image's result is then bit-identical to its batch-of-one result."""
 
 
 def _eps(dtype: torch.dtype) -> float:
@@ -43,7 +51,14 @@ def _eps(dtype: torch.dtype) -> float:
 
 
 def _fast(module: nn.Module) -> bool:
-    return not module.training and not torch.is_grad_enabled()
+    """Inference fast path: eval mode, no autograd, and no dispatch mode watching the operations.
+
+    Under a dispatch mode (``torch.utils.flop_counter.FlopCounterMode``, tracing) the plain spec
+    operations run, so FLOP counts give the network's nominal cost, not the fast path's shortcuts.
+    """
+    return (
+        not module.training and not torch.is_grad_enabled() and _get_current_dispatch_mode() is None
+    )
 
 
 class WSConv2d(nn.Conv2d):
@@ -66,7 +81,8 @@ class WSConv2d(nn.Conv2d):
         w = self.weight
         key = (w.data_ptr(), w._version, w.device, w.dtype, x.dtype)
         if self._cached is None or self._cached[0] != key:
-            self._cached = (key, self.standardized_weight(x.dtype).detach())
+            weight = self.standardized_weight(x.dtype).detach()
+            self._cached = (key, weight.contiguous(memory_format=fp.CHANNELS_LAST))
         return self._cached[1]
 
     def train(self, mode: bool = True) -> WSConv2d:
@@ -80,7 +96,7 @@ class WSConv2d(nn.Conv2d):
 
 
 class Conv1x1(nn.Conv2d):
-    """1x1 convolution; on the inference fast path computed as one matrix product per image."""
+    """1x1 convolution; on the inference fast path one matrix product over all pixels."""
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
         super().__init__(in_channels, out_channels, 1, bias=bias)
@@ -89,17 +105,7 @@ class Conv1x1(nn.Conv2d):
         """Mix channels at every pixel."""
         if not _fast(self):
             return super().forward(x)
-        b, c, h, w = x.shape
-        weight = self.weight.view(self.out_channels, c)
-        if self.bias is None:
-            out = torch.bmm(weight.expand(b, -1, -1), x.reshape(b, c, h * w))
-        else:
-            out = torch.baddbmm(
-                self.bias.view(1, -1, 1).expand(b, -1, h * w),
-                weight.expand(b, -1, -1),
-                x.reshape(b, c, h * w),
-            )
-        return out.view(b, self.out_channels, h, w)
+        return fp.conv1x1(x, self.weight, self.bias)
 
 
 class Block(nn.Module):
@@ -115,14 +121,14 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         """Apply the block; ``scale_shift`` are [B, C, 1, 1] tensors from the time embedding."""
         h = self.proj(x)
-        if scale_shift is None:
-            return F.silu(self.norm(h), inplace=_fast(self))
-        scale, shift = scale_shift
         if _fast(self):
-            gain = self.norm.weight[None, :, None, None] * (scale + 1)
-            offset = self.norm.bias[None, :, None, None] * (scale + 1) + shift
-            h = F.group_norm(h, GROUPS, eps=self.norm.eps)
-            return F.silu(torch.addcmul(offset, h, gain), inplace=True)
+            norm = self.norm
+            return fp.norm_scale_shift_silu(
+                h, GROUPS, norm.weight, norm.bias, norm.eps, scale_shift
+            )
+        if scale_shift is None:
+            return F.silu(self.norm(h))
+        scale, shift = scale_shift
         h = self.norm(h)
         return F.silu(h * (scale + 1) + shift)
 
@@ -156,17 +162,10 @@ class ChannelLayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise over dim 1 (biased variance) and multiply by ``g``."""
-        if not _fast(self):
-            var, mean = torch.var_mean(x, dim=1, unbiased=False, keepdim=True)
-            return (x - mean) * (var + _eps(x.dtype)).rsqrt() * self.g
-        # channel reductions as matrix products: far faster than strided reductions on CPU
-        b, c, h, w = x.shape
-        flat = x.reshape(b, c, h * w)
-        ones = torch.full((1, 1, c), 1.0 / c, dtype=x.dtype, device=x.device).expand(b, -1, -1)
-        centered = flat - torch.bmm(ones, flat)
-        var = torch.bmm(ones, centered * centered)
-        centered.mul_((var + _eps(x.dtype)).rsqrt_())
-        return centered.mul_(self.g.view(1, c, 1)).view(b, c, h, w)
+        if _fast(self):
+            return fp.channel_layer_norm(x, self.g, _eps(x.dtype))
+        var, mean = torch.var_mean(x, dim=1, unbiased=False, keepdim=True)
+        return (x - mean) * (var + _eps(x.dtype)).rsqrt() * self.g
 
 
 class PreNorm(nn.Module):
@@ -191,6 +190,8 @@ class Residual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Add the wrapped module's output to its input."""
+        if _fast(self):
+            return self.fn(x).add_(x)
         return x + self.fn(x)
 
 
@@ -211,37 +212,27 @@ class LinearAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Attend over all H*W positions in linear time."""
+        if _fast(self):
+            proj, norm = self.to_out[0], self.to_out[1]
+            return fp.linear_attention(
+                x,
+                self.to_qkv.weight,
+                proj.weight,
+                proj.bias,
+                norm.g,
+                HEADS,
+                HEAD_DIM,
+                _eps(x.dtype),
+            )
         b, _, h, w = x.shape
         n = h * w
         q, k, v = _split_heads(self.to_qkv(x))
-        if _fast(self):
-            return self._fast_forward(q, k, v, h, w)
         q = q.softmax(dim=-2) * HEAD_DIM**-0.5
         k = k.softmax(dim=-1)
         v = v / n
         context = torch.matmul(k, v.transpose(-1, -2))  # [b, heads, d, e]
         out = torch.matmul(context.transpose(-1, -2), q)  # [b, heads, e, n]
         return self.to_out(out.reshape(b, HEADS * HEAD_DIM, h, w))
-
-    def _fast_forward(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, h: int, w: int
-    ) -> torch.Tensor:
-        """Same maths; the output projection is folded into the per-image context matrices."""
-        b, n = q.shape[0], h * w
-        q = q - q.amax(dim=-2, keepdim=True)  # softmax over the 32 features, without a strided
-        q = q.exp_()  # softmax kernel
-        q = q.div_(q.sum(dim=-2, keepdim=True))
-        k = k.softmax(dim=-1)
-        context = torch.matmul(k, v.transpose(-1, -2))  # [b, heads, d, e]
-        proj, norm = self.to_out[0], self.to_out[1]
-        weight = proj.weight.view(-1, HEADS, HEAD_DIM)  # [C, heads, e]
-        # mixed[b, c, heads*d] = sum_e W[c, heads, e] * context[b, heads, d, e] * scale / n
-        mixed = torch.einsum("che,bhde->bchd", weight, context) * (HEAD_DIM**-0.5 / n)
-        mixed = mixed.reshape(b, -1, HEADS * HEAD_DIM)
-        out = torch.baddbmm(
-            proj.bias.view(1, -1, 1).expand(b, -1, n), mixed, q.reshape(b, HEADS * HEAD_DIM, n)
-        )
-        return norm(out.view(b, -1, h, w))
 
 
 class Attention(nn.Module):
@@ -255,15 +246,13 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Attend over all H*W positions (quadratic in H*W)."""
+        if _fast(self):
+            proj = self.to_out
+            return fp.full_attention(x, self.to_qkv.weight, proj.weight, proj.bias, HEADS, HEAD_DIM)
         b, _, h, w = x.shape
         q, k, v = _split_heads(self.to_qkv(x))
-        if _fast(self):
-            out = F.scaled_dot_product_attention(
-                q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2)
-            ).transpose(-1, -2)
-        else:
-            sim = torch.matmul((q * HEAD_DIM**-0.5).transpose(-1, -2), k)  # [b, heads, i, j]
-            out = torch.matmul(v, sim.softmax(dim=-1).transpose(-1, -2))  # [b, heads, d, i]
+        sim = torch.matmul((q * HEAD_DIM**-0.5).transpose(-1, -2), k)  # [b, heads, i, j]
+        out = torch.matmul(v, sim.softmax(dim=-1).transpose(-1, -2))  # [b, heads, d, i]
         return self.to_out(out.reshape(b, HEADS * HEAD_DIM, h, w))
 
 
@@ -347,14 +336,27 @@ class Unet(nn.Module):
 
     def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         """Predict the residual from ``x`` [B, 6, H, W] and the float times ``tau`` [B]."""
+        batch, _, height, width = x.shape
+        if batch > 1 and x.device.type == "cpu" and height * width >= SPLIT_PIXELS and _fast(self):
+            return torch.cat([self._forward(x[i : i + 1], tau[i : i + 1]) for i in range(batch)])
+        return self._forward(x, tau)
+
+    def _forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
         pad_h = (PAD_MULTIPLE - height % PAD_MULTIPLE) % PAD_MULTIPLE
         pad_w = (PAD_MULTIPLE - width % PAD_MULTIPLE) % PAD_MULTIPLE
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        fast = _fast(self)
+        if fast:
+            x = x.contiguous(memory_format=fp.CHANNELS_LAST)
 
         x = self.init_conv(x)
         stem = x
+        if fast and bool((tau == tau[:1]).all()):
+            # one time for the whole batch (the sampler's case): embed it once, so each image's
+            # result does not depend on the batch size through the matrix products' blocking
+            tau = tau[:1]
         emb = self.time_mlp(tau.to(x.dtype))
         skips = []
         for block1, block2, attn, transition in self.downs:
@@ -372,7 +374,8 @@ class Unet(nn.Module):
             x = transition(attn(x))
 
         x = self.final_res_block(torch.cat((x, stem), dim=1), emb)
-        return self.final_conv(x)[..., :height, :width]
+        out = self.final_conv(x)[..., :height, :width]
+        return out.contiguous() if fast else out
 
 
 def build_unet(variant: str) -> Unet:

@@ -9,8 +9,9 @@ import typer
 
 CONVENTIONS = (
     "FLOPs: torch.utils.flop_counter (conv/matmul/attention only, biases and elementwise ops "
-    "not counted), FLOPs = 2 x MACs; per image = per network call x calls per image; batch of 1; "
-    "latency: median after warm-up."
+    "not counted), FLOPs = 2 x MACs; per image = per network call x calls per image, counted on "
+    "a batch of 1; peak memory and latency (median after warm-up) per restore() call of "
+    "--batch-size images; images/s = batch size / latency."
 )
 
 
@@ -67,6 +68,12 @@ def register(app: typer.Typer) -> None:
         ] = None,
         repeats: Annotated[int, typer.Option("--repeats", min=0, help="Timed runs.")] = 5,
         warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs.")] = 1,
+        batch_size: Annotated[
+            int,
+            typer.Option(
+                "--batch-size", "-b", min=1, help="Images per timed call (throughput in images/s)."
+            ),
+        ] = 1,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
         options: Annotated[
             list[str] | None,
@@ -82,7 +89,9 @@ def register(app: typer.Typer) -> None:
         device = resolve_device(settings_of(ctx).device)
         sizes = [parse_size(s) for s in (size or ["256x256"])]
         restorer, note = _build(method, variant, weights, device, method_options(options or []))
-        report = measure(restorer, sizes, device=device, warmup=warmup, repeats=repeats)
+        report = measure(
+            restorer, sizes, device=device, warmup=warmup, repeats=repeats, batch_size=batch_size
+        )
         if note:
             report.notes.append(note)
         report.notes.append(CONVENTIONS)
@@ -95,17 +104,21 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  {what}: {count:,}")
         typer.echo(
             f"{'size':<11} {'calls/img':>9} {'GMACs/call':>11} {'GMACs/img':>10} "
-            f"{'GFLOPs/img':>11} {'peak memory':>13} {'latency ms':>11}"
+            f"{'GFLOPs/img':>11} {'peak memory':>13} {'latency ms':>11} {'images/s':>9}"
         )
         for row in report.sizes:
             latency = "-" if row.latency_ms_median is None else f"{row.latency_ms_median:,.1f}"
+            rate = "-" if row.images_per_second is None else f"{row.images_per_second:,.3g}"
             typer.echo(
                 f"{f'{row.height}x{row.width}':<11} {row.calls_per_image:>9} "
                 f"{_fmt_giga(row.flops_per_call // 2):>11} {_fmt_giga(row.macs_per_image):>10} "
                 f"{_fmt_giga(row.flops_per_image):>11} {_fmt_mem(row.peak_memory_bytes):>13} "
-                f"{latency:>11}"
+                f"{latency:>11} {rate:>9}"
             )
         kinds = sorted({row.memory_kind for row in report.sizes})
-        typer.echo(f"peak memory: {', '.join(kinds)}; latency: median of {repeats} runs")
+        typer.echo(
+            f"peak memory: {', '.join(kinds)}; latency: median of {repeats} runs, "
+            f"batch of {batch_size} image(s) per call"
+        )
         for line in report.notes:
             typer.echo(f"note: {line}")
