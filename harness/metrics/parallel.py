@@ -56,7 +56,9 @@ def map_strips(work: Callable[[int, int], T], height: int) -> list[T]:
     if threads == 1 or len(strips) == 1:
         return _run(work, strips)
     groups = [strips[i::threads] for i in range(min(threads, len(strips)))]  # thread i % threads
-    futures = [_pool(len(groups) - 1, os.getpid()).submit(_run, work, group) for group in groups[1:]]
+    futures = [
+        _pool(len(groups) - 1, os.getpid()).submit(_run, work, group) for group in groups[1:]
+    ]
     done = [_run(work, groups[0])] + [future.result() for future in futures]
     by_strip = dict(zip(chain(*groups), chain(*done), strict=True))
     return [by_strip[strip] for strip in strips]
