@@ -14,9 +14,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from harness.metrics.filters import cv2
+from harness.metrics.parallel import map_strips, scratch
 
 BT601_Y_WEIGHTS = (65.481, 128.553, 24.966)
 BT601_Y_OFFSET = 16.0
@@ -26,13 +29,23 @@ _Y_WEIGHTS_MATLAB = ((1 / 255) * 65.481, (1 / 255) * 128.553, (1 / 255) * 24.966
 
 
 def _weighted_sum(
-    rgb: np.ndarray, weights: tuple[float, float, float], offset: float, fast: bool = False
+    rgb: np.ndarray,
+    weights: tuple[float, float, float],
+    offset: float,
+    fast: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """offset + sum_c weights[c] * rgb[..., c] in float64, accumulated R, G, B in that order
-    (``fast``: one OpenCV pass whose summation order may differ by an ulp; unrounded use only)."""
-    x = rgb.astype(np.float64)
+    (``fast``: one OpenCV pass whose summation order may differ by an ulp; unrounded use only;
+    written into ``out`` when given)."""
     if fast and cv2 is not None:
-        return cv2.transform(x, np.array([[*weights, offset]], np.float64))
+        x = scratch("rgb-float64", rgb.shape)
+        np.copyto(x, rgb)
+        result = cv2.transform(x, np.array([[*weights, offset]], np.float64), dst=out)
+        if out is not None and result is not out:
+            out[...] = result
+        return result if out is None else out
+    x = rgb.astype(np.float64)
     out = x[..., 0] * weights[0]
     out += x[..., 1] * weights[1]
     out += x[..., 2] * weights[2]
@@ -72,16 +85,38 @@ def rgb_to_gray_matlab(rgb: np.ndarray) -> np.ndarray:
     return round_half_away(_weighted_sum(rgb, RGB2GRAY_WEIGHTS, 0.0))
 
 
+def _into(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray, np.ndarray], None]:
+    def write(rgb: np.ndarray, out: np.ndarray) -> None:
+        out[...] = fn(rgb)
+
+    return write
+
+
+_CONVERSIONS: dict[str, Callable[[np.ndarray, np.ndarray], object]] = {
+    "rgb": lambda rgb, out: np.copyto(out, rgb),
+    "y-bt601-float": lambda rgb, out: _weighted_sum(rgb, _Y_WEIGHTS, BT601_Y_OFFSET, True, out),
+    "y-bt601-float32": _into(rgb_to_y_bt601_float32),
+    "y-matlab-rgb2ycbcr": _into(rgb_to_y_matlab),
+    "gray-matlab-rgb2gray": _into(rgb_to_gray_matlab),
+}
+
+
+def converted_shape(shape: tuple[int, ...], color: str) -> tuple[int, ...]:
+    """Shape of :func:`convert`'s result for a uint8 image of ``shape`` (ValueError if unknown)."""
+    if color not in _CONVERSIONS:
+        raise ValueError(f"unknown colour space {color!r}")
+    return tuple(shape) if color == "rgb" else tuple(shape[:2])
+
+
+def convert_into(rgb: np.ndarray, color: str, out: np.ndarray) -> np.ndarray:
+    """:func:`convert` written into ``out`` (float64, :func:`converted_shape`), on this thread."""
+    _CONVERSIONS[color](rgb, out)
+    return out
+
+
 def convert(rgb: np.ndarray, color: str) -> np.ndarray:
-    """uint8 HxWx3 RGB -> float64 HxW (luma/gray) or HxWx3 (rgb) in the protocol's colour space."""
-    if color == "rgb":
-        return rgb.astype(np.float64)
-    if color == "y-bt601-float":
-        return rgb_to_y_bt601(rgb)
-    if color == "y-bt601-float32":
-        return rgb_to_y_bt601_float32(rgb).astype(np.float64)
-    if color == "y-matlab-rgb2ycbcr":
-        return rgb_to_y_matlab(rgb)
-    if color == "gray-matlab-rgb2gray":
-        return rgb_to_gray_matlab(rgb)
-    raise ValueError(f"unknown colour space {color!r}")
+    """uint8 HxWx3 RGB -> float64 HxW (luma/gray) or HxWx3 (rgb) in the protocol's colour space
+    (pixel by pixel, so row strips run on the metric threads)."""
+    out = np.empty(converted_shape(rgb.shape, color), np.float64)
+    map_strips(lambda start, stop: convert_into(rgb[start:stop], color, out[start:stop]), len(rgb))
+    return out

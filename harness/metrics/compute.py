@@ -22,14 +22,14 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.metrics import color as colorspace
+from harness.metrics.full_reference import psnr_ssim
 from harness.metrics.imresize import imresize
 from harness.metrics.loe import lightness_order_error
 from harness.metrics.niqe import niqe
 from harness.metrics.niqe_diffuir import niqe_diffuir
 from harness.metrics.protocols import FULL_REFERENCE_METRICS, IQA_METRICS, Protocol
-from harness.metrics.psnr import mean_squared_error, psnr, psnr_from_mse
+from harness.metrics.psnr import psnr_from_mse
 from harness.metrics.quantize import quantize
-from harness.metrics.ssim import ssim
 
 RANGE_TOLERANCE = 1.0 / 255.0
 NIQE_VARIANTS = {"mittal2013-96px": niqe, "basicsr-f32-linear-96px": niqe_diffuir}
@@ -105,20 +105,13 @@ def score_image(
         border = protocol.crop_border
         if border and (2 * border >= restored.shape[0] or 2 * border >= restored.shape[1]):
             raise _fail(name, "restored", f"is too small for a {border}-pixel border crop")
-        x = colorspace.convert(_crop(restored, border), protocol.color)
-        y = colorspace.convert(_crop(target, border), protocol.color)
-        if protocol.data_range == 1.0:
-            x /= 255.0
-            y /= 255.0
-        if "psnr" in protocol.metrics:
-            scores["psnr"] = psnr(x, y, protocol.data_range)
-            if protocol.aggregation == "pooled-mse":
-                scores["mse"] = mean_squared_error(x, y)
+        x, y = _crop(restored, border), _crop(target, border)
         if "ssim" in protocol.metrics:
             assert protocol.ssim is not None
             if protocol.ssim != "gauss3d-replicate-full" and min(x.shape[:2]) < 11:
                 raise _fail(name, "restored", f"is too small for SSIM ({x.shape[:2]})")
-            scores["ssim"] = ssim(x, y, protocol.ssim, protocol.data_range)
+        if {"psnr", "ssim"} & set(protocol.metrics):
+            scores.update(psnr_ssim(x, y, protocol))
     if "niqe" in protocol.metrics:
         luma_space = "y-matlab-rgb2ycbcr" if protocol.color == "rgb" else protocol.color
         luma = colorspace.convert(_crop(restored, protocol.crop_border), luma_space)

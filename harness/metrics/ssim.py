@@ -15,16 +15,20 @@ the mean of the map (over every channel for colour images). Variants:
   covariance), map cropped by 3 pixels (scikit-image ``structural_similarity`` defaults).
 
 Implementation: the four maps x, y, x^2+y^2 and x*y are filtered separably (contiguous planes);
-only the sum s_x^2 + s_y^2 is needed, which saves one of the usual five filterings.
+only the sum s_x^2 + s_y^2 is needed, which saves one of the usual five filterings. Each plane is
+scored in row strips on the metric threads (:mod:`harness.metrics.parallel`): a strip filters its
+rows plus the window's radius of true neighbours, so its map values equal the whole-image ones,
+and its planes stay in cache; the strip sums are added in strip order (deterministic).
 """
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
 
 import numpy as np
 
 from harness.metrics.filters import correlate_separable, gaussian_kernel_1d
+from harness.metrics.parallel import map_strips, scratch
 
 GAUSS_SIZE, GAUSS_SIGMA = 11, 1.5
 UNIFORM_SIZE = 7
@@ -45,24 +49,56 @@ def channel_mix_matrix(channels: int, kernel: np.ndarray) -> np.ndarray:
     return m
 
 
-def _planes(x: np.ndarray) -> list[np.ndarray]:
-    """Contiguous HxW planes of an HxW or HxWxC image (filtering planes beats interleaved)."""
+@dataclass(frozen=True)
+class Window:
+    """How an SSIM variant filters: taps, border, map crop, covariance scale, 3-D or not."""
+
+    kernel: np.ndarray
+    border: str
+    crop: int
+    cov_norm: float = 1.0
+    three_d: bool = False
+
+    @property
+    def radius(self) -> int:
+        """Rows of neighbours each side that one map row depends on."""
+        return len(self.kernel) // 2
+
+
+def window(variant: str) -> Window:
+    """The filtering of SSIM ``variant`` (ValueError when unknown)."""
+    gauss = gaussian_kernel_1d(GAUSS_SIZE, GAUSS_SIGMA)
+    if variant == "gauss11-valid":
+        return Window(gauss, "replicate", GAUSS_SIZE // 2)
+    if variant == "gauss11-replicate-full":
+        return Window(gauss, "replicate", 0)
+    if variant == "gauss3d-replicate-full":
+        return Window(gauss, "replicate", 0, three_d=True)
+    if variant == "uniform7-sample-valid":
+        n = UNIFORM_SIZE * UNIFORM_SIZE
+        uniform = np.full(UNIFORM_SIZE, 1.0 / UNIFORM_SIZE)
+        return Window(uniform, "reflect101", UNIFORM_SIZE // 2, n / (n - 1.0))
+    raise ValueError(f"unknown SSIM variant {variant!r}")
+
+
+def halo(start: int, stop: int, height: int, radius: int) -> tuple[int, int]:
+    """Image rows [lo, hi) to filter for map rows [start, stop): ``radius`` true neighbours each
+    side where the image has them, so the strip's map values equal the whole image's."""
+    return max(start - radius, 0), min(stop + radius, height)
+
+
+def _plane(x: np.ndarray, channel: int, name: str) -> np.ndarray:
+    """Contiguous plane ``channel`` of an HxW or HxWxC array (filtering planes beats interleaved)."""
     if x.ndim == 2:
-        return [np.ascontiguousarray(x)]
-    return [np.ascontiguousarray(x[:, :, c]) for c in range(x.shape[2])]
+        return np.ascontiguousarray(x)
+    plane = scratch(f"{name}{channel}", x.shape[:2])
+    np.copyto(plane, x[:, :, channel])
+    return plane
 
 
-_workspace = threading.local()
-
-
-def _buffers(shape: tuple[int, ...], count: int = 7) -> list[np.ndarray]:
-    """Per-thread scratch planes, reused between calls of the same size (fresh large arrays cost
-    page faults that dominate the arithmetic)."""
-    cached = getattr(_workspace, "planes", None)
-    if cached is None or cached[0] != shape:
-        cached = (shape, [np.empty(shape, np.float64) for _ in range(count)])
-        _workspace.planes = cached
-    return cached[1]
+def _buffers(rows: int, width: int) -> list[np.ndarray]:
+    """This thread's seven scratch planes of ``rows`` x ``width``."""
+    return [scratch(f"ssim{i}", (rows, width)) for i in range(7)]
 
 
 def _squares(x: np.ndarray, y: np.ndarray, sq: np.ndarray, xy: np.ndarray) -> None:
@@ -73,98 +109,97 @@ def _squares(x: np.ndarray, y: np.ndarray, sq: np.ndarray, xy: np.ndarray) -> No
     np.multiply(x, y, out=xy)
 
 
-def _ssim_sum(
+def _map_sum(
     maps: list[np.ndarray],
-    k: np.ndarray,
-    border: str,
-    crop: int,
+    win: Window,
+    rows: tuple[int, int],
     c1: float,
     c2: float,
-    cov_norm: float,
     bufs: list[np.ndarray],
-) -> tuple[float, int]:
-    """(sum, count) of the SSIM map of one plane from its unfiltered [x, y, x^2+y^2, xy]."""
+) -> float:
+    """Sum of the SSIM map over ``rows`` of the filtered maps and columns [crop, W - crop), from
+    the unfiltered [x, y, x^2+y^2, xy] of one plane."""
     a, b, mx, my, msq, mxy, g = bufs
     for src, dst in zip(maps, (mx, my, msq, mxy), strict=True):
-        correlate_separable(src, k, k, border, out=dst)
-    if crop:
-        a, b, mx, my, msq, mxy, g = (v[crop:-crop, crop:-crop] for v in (a, b, mx, my, msq, mxy, g))
+        correlate_separable(src, win.kernel, win.kernel, win.border, out=dst)
+    keep = (slice(*rows), slice(win.crop, mx.shape[1] - win.crop))
+    a, b, mx, my, msq, mxy, g = (v[keep] for v in (a, b, mx, my, msq, mxy, g))
     np.multiply(mx, my, out=a)  # mu_x mu_y
     np.multiply(mx, mx, out=b)
     np.multiply(my, my, out=g)
     b += g  # mu_x^2 + mu_y^2
     np.subtract(mxy, a, out=g)
-    g *= 2.0 * cov_norm
+    g *= 2.0 * win.cov_norm
     g += c2
     a *= 2.0
     a += c1
     a *= g  # numerator
     np.subtract(msq, b, out=g)
-    if cov_norm != 1.0:
-        g *= cov_norm
+    if win.cov_norm != 1.0:
+        g *= win.cov_norm
     g += c2
     b += c1
     g *= b  # denominator
     a /= g
-    return float(a.sum()), a.size
+    return float(a.sum())
 
 
-def _mean_ssim(
-    xs: list[np.ndarray],
-    ys: list[np.ndarray],
-    k: np.ndarray,
-    border: str,
-    crop: int,
-    c1: float,
-    c2: float,
-    cov_norm: float = 1.0,
+def ssim_rows_sum(
+    x: np.ndarray,
+    y: np.ndarray,
+    variant: str,
+    data_range: float,
+    rows: tuple[int, int],
+    lo: int,
+    height: int,
 ) -> float:
-    """Mean SSIM over every plane pair."""
-    bufs = _buffers(xs[0].shape)
-    total, count = 0.0, 0
-    for x, y in zip(xs, ys, strict=True):
-        sq, xy = bufs[0], bufs[1]
-        _squares(x, y, sq, xy)
-        s, n = _ssim_sum([x, y, sq, xy], k, border, crop, c1, c2, cov_norm, bufs)
-        total += s
-        count += n
-    return total / count
-
-
-def _mean_ssim_3d(xs: list[np.ndarray], ys: list[np.ndarray], c1: float, c2: float) -> float:
-    """3-D Gaussian SSIM: the channel axis is correlated first (replicate), then H and W."""
-    g = gaussian_kernel_1d(GAUSS_SIZE, GAUSS_SIGMA)
-    mix = channel_mix_matrix(len(xs), g)
+    """Sum of the SSIM map over image rows ``rows`` (cut to the variant's crop) of an image of
+    ``height`` rows; ``x``, ``y`` hold its rows [lo, lo + len(x)), which must be
+    ``halo(*rows, height, window(variant).radius)``."""
+    win = window(variant)
+    c1, c2 = ssim_constants(data_range)
+    first = max(rows[0], win.crop)
+    kept = (first - lo, max(min(rows[1], height - win.crop), first) - lo)
+    bufs = _buffers(*x.shape[:2])
+    channels = 1 if x.ndim == 2 else x.shape[2]
+    planes = [(_plane(x, c, "ssim-x"), _plane(y, c, "ssim-y")) for c in range(channels)]
+    if not win.three_d:
+        total = 0.0
+        for xc, yc in planes:
+            sq, xy = bufs[0], bufs[1]
+            _squares(xc, yc, sq, xy)
+            total += _map_sum([xc, yc, sq, xy], win, kept, c1, c2, bufs)
+        return total
+    # 3-D window: the channel axis is correlated first (replicate), then H and W
     raw = []
-    for x, y in zip(xs, ys, strict=True):
-        sq, xy = np.empty_like(x), np.empty_like(x)
-        _squares(x, y, sq, xy)
-        raw.append([x, y, sq, xy])
-    bufs = _buffers(xs[0].shape)
-    total, count = 0.0, 0
-    for c in range(len(xs)):
-        mixed = [sum(mix[c, d] * raw[d][q] for d in range(len(xs))) for q in range(4)]
-        s, n = _ssim_sum(mixed, g, "replicate", 0, c1, c2, 1.0, bufs)
-        total += s
-        count += n
-    return total / count
+    for c, (xc, yc) in enumerate(planes):
+        sq, xy = scratch(f"ssim-sq{c}", xc.shape), scratch(f"ssim-xy{c}", xc.shape)
+        _squares(xc, yc, sq, xy)
+        raw.append((xc, yc, sq, xy))
+    mix = channel_mix_matrix(channels, win.kernel)
+    total = 0.0
+    for c in range(channels):
+        mixed = [sum(mix[c, d] * raw[d][q] for d in range(channels)) for q in range(4)]
+        total += _map_sum(mixed, win, kept, c1, c2, bufs)
+    return total
+
+
+def map_size(shape: tuple[int, ...], variant: str) -> int:
+    """Number of SSIM map values (every channel) of an HxW or HxWxC image under ``variant``."""
+    crop = window(variant).crop
+    channels = shape[2] if len(shape) == 3 else 1
+    return channels * (shape[0] - 2 * crop) * (shape[1] - 2 * crop)
 
 
 def ssim(x: np.ndarray, y: np.ndarray, variant: str, data_range: float = 255.0) -> float:
     """Mean SSIM of two float64 HxW or HxWxC images under ``variant``."""
-    c1, c2 = ssim_constants(data_range)
-    xs, ys = _planes(x), _planes(y)
-    if variant in ("gauss11-valid", "gauss11-replicate-full"):
-        g = gaussian_kernel_1d(GAUSS_SIZE, GAUSS_SIGMA)
-        crop = GAUSS_SIZE // 2 if variant == "gauss11-valid" else 0
-        return _mean_ssim(xs, ys, g, "replicate", crop, c1, c2)
-    if variant == "gauss3d-replicate-full":
-        if x.ndim != 3:
-            raise ValueError("the 3-D SSIM needs HxWxC images")
-        return _mean_ssim_3d(xs, ys, c1, c2)
-    if variant == "uniform7-sample-valid":
-        k = np.full(UNIFORM_SIZE, 1.0 / UNIFORM_SIZE)
-        n = UNIFORM_SIZE * UNIFORM_SIZE
-        crop = UNIFORM_SIZE // 2
-        return _mean_ssim(xs, ys, k, "reflect101", crop, c1, c2, n / (n - 1.0))
-    raise ValueError(f"unknown SSIM variant {variant!r}")
+    win = window(variant)
+    if win.three_d and x.ndim != 3:
+        raise ValueError("the 3-D SSIM needs HxWxC images")
+    height = x.shape[0]
+
+    def strip(start: int, stop: int) -> float:
+        lo, hi = halo(start, stop, height, win.radius)
+        return ssim_rows_sum(x[lo:hi], y[lo:hi], variant, data_range, (start, stop), lo, height)
+
+    return sum(map_strips(strip, height)) / map_size(x.shape, variant)
