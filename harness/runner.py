@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.errors import HarnessError
 from harness.loading import PairSource, image_sizes, load_batches, scored_on_these_bytes
+from harness.metrics.parallel import limit_threads
 from harness.provenance import config_key, environment_fields
 from harness.store import ImageResult, Store
 from harness.work import (
@@ -485,7 +486,13 @@ class RunJob:
         torch.manual_seed(config.seed)
         # The model restores batch i+1 while a scoring thread scores batch i (metrics, saving
         # images); rows are committed here, in batch order, as each batch's scores are ready.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-score") as scoring:
+        # the scorer keeps to one thread: the model already keeps every core busy
+        with ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="harness-score",
+            initializer=limit_threads,
+            initargs=(1,),
+        ) as scoring:
             pending: deque[tuple[Future[list[ImageResult]], float]] = deque()
             for items in batches:
                 restored = restore_batch(

@@ -20,14 +20,27 @@ import numpy as np
 
 T = TypeVar("T")
 
-MIN_STRIP_ROWS = 64
-"""Strips shorter than this cost more in halo rows and hand-offs than they save."""
-STRIPS_PER_THREAD = 2
-"""Each thread walks its rows in this many strips, so a strip's planes stay in cache."""
+STRIP_ROWS = 128
+"""Rows per strip. Strips depend on the image height only, never on the thread count, so every
+score is the same to the last bit whatever the number of threads (sums go in strip order)."""
+
+_local = threading.local()
 
 
 def metric_threads() -> int:
-    """Threads the metrics may use (``OMP_NUM_THREADS``, else the usable cores)."""
+    """Threads the metrics may use (``OMP_NUM_THREADS``, else the usable cores; at most the
+    calling thread's :func:`limit_threads`)."""
+    cap = getattr(_local, "cap", None)
+    return min(cap, _default_threads()) if cap else _default_threads()
+
+
+def limit_threads(count: int) -> None:
+    """Let metrics called from this thread use at most ``count`` threads (a background scorer
+    beside a model that already keeps every core busy)."""
+    _local.cap = max(1, count)
+
+
+def _default_threads() -> int:
     setting = os.environ.get("OMP_NUM_THREADS", "")
     if setting.isdigit() and int(setting) > 0:
         return int(setting)
@@ -40,25 +53,24 @@ def _pool(workers: int, pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-metrics")
 
 
-def row_strips(height: int, threads: int | None = None) -> list[tuple[int, int]]:
-    """[start, stop) row ranges covering ``height`` rows: one per thread and cache block."""
-    threads = metric_threads() if threads is None else threads
-    count = max(1, min(threads * STRIPS_PER_THREAD, height // MIN_STRIP_ROWS))
-    bounds = [round(i * height / count) for i in range(count + 1)]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+def row_strips(height: int) -> list[tuple[int, int]]:
+    """[start, stop) row ranges of ``STRIP_ROWS`` covering ``height`` rows (a remainder shorter
+    than half a strip joins the last one)."""
+    bounds = list(range(0, height, STRIP_ROWS))
+    if len(bounds) > 1 and height - bounds[-1] < STRIP_ROWS // 2:
+        bounds.pop()
+    return list(zip(bounds, [*bounds[1:], height], strict=True))
 
 
 def map_strips(work: Callable[[int, int], T], height: int) -> list[T]:
     """``work(start, stop)`` for every strip of ``height`` rows, spread over the metric threads;
     results in strip order. The calling thread takes a share, so one thread needs no pool."""
     threads = metric_threads()
-    strips = row_strips(height, threads)
+    strips = row_strips(height)
     if threads == 1 or len(strips) == 1:
         return _run(work, strips)
     groups = [strips[i::threads] for i in range(min(threads, len(strips)))]  # thread i % threads
-    futures = [
-        _pool(len(groups) - 1, os.getpid()).submit(_run, work, group) for group in groups[1:]
-    ]
+    futures = [_pool(threads - 1, os.getpid()).submit(_run, work, group) for group in groups[1:]]
     done = [_run(work, groups[0])] + [future.result() for future in futures]
     by_strip = dict(zip(chain(*groups), chain(*done), strict=True))
     return [by_strip[strip] for strip in strips]
@@ -66,9 +78,6 @@ def map_strips(work: Callable[[int, int], T], height: int) -> list[T]:
 
 def _run(work: Callable[[int, int], T], strips: list[tuple[int, int]]) -> list[T]:
     return [work(start, stop) for start, stop in strips]
-
-
-_scratch = threading.local()
 
 
 def scratch(name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
@@ -79,9 +88,9 @@ def scratch(name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.n
     thread keeps the largest array it needed under each name.
     """
     size = int(np.prod(shape))
-    kept = getattr(_scratch, "arrays", None)
+    kept = getattr(_local, "arrays", None)
     if kept is None:
-        kept = _scratch.arrays = {}
+        kept = _local.arrays = {}
     array = kept.get(name)
     if array is None or array.dtype != dtype or array.size < size:
         array = kept[name] = np.empty(size, dtype)
