@@ -132,11 +132,10 @@ def to_tensor(array: np.ndarray):  # -> torch.Tensor
 
 
 def to_uint8(tensor) -> np.ndarray:  # tensor: torch.Tensor [3,H,W] in [0,1]
-    """float 3xHxW in [0, 1] -> uint8 HxWx3 with clamp and round-half-even (the metric path)."""
-    import torch
-
-    t = tensor.detach().to("cpu", torch.float32).clamp(0, 1).mul(255.0)
-    return np.round(t.numpy()).astype(np.uint8).transpose(1, 2, 0)
+    """float 3xHxW in [0, 1] -> uint8 HxWx3 with clamp and round-half-even (the metric path; in
+    numpy, float32 as before, so that a scoring thread starts no OpenMP team of its own)."""
+    values = np.clip(tensor.detach().cpu().numpy().astype(np.float32, copy=False), 0, 1)
+    return np.round(values * np.float32(255.0)).astype(np.uint8).transpose(1, 2, 0)
 
 
 def write_image(path: str | Path, array: np.ndarray) -> None:
