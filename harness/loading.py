@@ -12,17 +12,21 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import queue
 import signal
 import sys
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from harness.errors import HarnessError
 from harness.hashing import sha256_bytes, sha256_file
 from harness.images import decode_image, image_size, read_file
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import numpy as np
@@ -195,8 +199,56 @@ def die_with_parent(parent_pid: int, _worker_id: int) -> None:
 
 
 def default_workers() -> int:
-    """Decode workers when ``--workers`` is not given: up to 4, leaving one core to the model."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    """Decode worker processes when ``--workers`` is not given: none on two cores or fewer (a
+    decode thread prefetches instead: a process there only competes with the model and takes
+    ~60 ms to start for every benchmark), else up to 4, leaving one core to the model."""
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 2 else min(4, cores - 1)
+
+
+PREFETCH = 2
+"""Batches the decode thread keeps ready when there are no decode worker processes."""
+
+
+def prefetched(batches: Iterable[T], depth: int = PREFETCH) -> Iterator[T]:
+    """Iterate ``batches`` on a background thread, up to ``depth`` items ahead, so that decoding
+    and hashing (PIL, hashlib and numpy release the GIL) overlap the model; errors are raised
+    here, and leaving the loop early stops the thread."""
+    ready: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, object]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(("batch", batch)):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(("error", exc))
+            return
+        offer(("end", None))
+
+    thread = threading.Thread(target=produce, name="harness-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _as_list(items: list[LoadedPair]) -> list[LoadedPair]:
@@ -212,14 +264,16 @@ def load_batches(
     batch_size: int,
     workers: int | None,
 ) -> Iterable[list[LoadedPair]]:
-    """Batches of loaded pairs of equal input size (``sizes`` from :func:`image_sizes`)."""
+    """Batches of loaded pairs of equal input size (``sizes`` from :func:`image_sizes`), decoded by
+    ``workers`` DataLoader processes, or with none by a thread of this process."""
     from torch.utils.data import DataLoader
 
     workers = default_workers() if workers is None else workers
-    return DataLoader(
+    loader = DataLoader(
         PairDataset(pairs, pinned=pinned, allow_unverified=allow_unverified),
         batch_sampler=size_batches(sizes, batch_size),
         collate_fn=_as_list,
         num_workers=workers if len(pairs) > 1 else 0,
         worker_init_fn=functools.partial(die_with_parent, os.getpid()),
     )
+    return loader if loader.num_workers else prefetched(loader)

@@ -225,7 +225,7 @@ class RunConfig:
     overwrite: bool = False
     allow_unverified: bool = False
     workers: int | None = None
-    """DataLoader decode workers of the local executor (``--executor ray``: see ``ray``)."""
+    """DataLoader decode processes of the local executor (0: a decode thread; ``--executor ray``: see ``ray``)."""
     executor: str = "local"
     """``local`` (this process) or ``ray`` (worker actors on a Ray cluster, ``harness.ray_executor``);
     the same configuration gives the same numbers and the same run (resumable) under either."""

@@ -70,7 +70,8 @@ WorkersOption = Annotated[
     typer.Option(
         "--workers",
         min=0,
-        help="Local: DataLoader decode workers. Ray: worker actors (default: as many as the "
+        help="Local: DataLoader decode processes (default: none on 2 cores or fewer, where a "
+        "decode thread prefetches; else up to 4). Ray: worker actors (default: as many as the "
         "cluster's CPUs, or GPUs, allow).",
     ),
 ]
