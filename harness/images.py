@@ -131,10 +131,20 @@ def to_tensor(array: np.ndarray):  # -> torch.Tensor
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float().div_(255.0)
 
 
+def tensor_values(tensor) -> np.ndarray:  # tensor: torch.Tensor
+    """A tensor's values as a numpy array on the CPU; float32 and float64 without a torch
+    operation (one on a scoring thread would start a second OpenMP team beside the model's),
+    other dtypes (half, bfloat16...) converted to float32 by torch."""
+    t = tensor.detach().cpu()
+    if t.dtype.is_floating_point and t.dtype.itemsize >= 4:
+        return t.numpy()
+    return t.float().numpy()
+
+
 def to_uint8(tensor) -> np.ndarray:  # tensor: torch.Tensor [3,H,W] in [0,1]
-    """float 3xHxW in [0, 1] -> uint8 HxWx3 with clamp and round-half-even (the metric path; in
-    numpy, float32 as before, so that a scoring thread starts no OpenMP team of its own)."""
-    values = np.clip(tensor.detach().cpu().numpy().astype(np.float32, copy=False), 0, 1)
+    """float 3xHxW in [0, 1] -> uint8 HxWx3 with clamp and round-half-even in float32 (the metric
+    path)."""
+    values = np.clip(tensor_values(tensor).astype(np.float32, copy=False), 0, 1)
     return np.round(values * np.float32(255.0)).astype(np.uint8).transpose(1, 2, 0)
 
 

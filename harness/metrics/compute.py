@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.images import tensor_values
 from harness.metrics import color as colorspace
 from harness.metrics.full_reference import psnr_ssim
 from harness.metrics.imresize import imresize
@@ -142,10 +143,9 @@ def score_image(
 
 
 def _tensor_to_uint8(t: Any) -> np.ndarray:
-    """[3,H,W] float tensor holding exact uint8/255 values -> uint8 HxWx3 (numpy arithmetic: a
-    torch operation here, on the runner's scoring thread, would start a second OpenMP team that
-    competes with the model's)."""
-    values = t.detach().cpu().numpy().astype(np.float64)
+    """[3,H,W] float tensor holding exact uint8/255 values -> uint8 HxWx3 (in numpy, see
+    :func:`harness.images.tensor_values`)."""
+    values = tensor_values(t).astype(np.float64)
     return np.round(values * 255.0).astype(np.uint8).transpose(1, 2, 0)
 
 
@@ -177,7 +177,7 @@ def score_batch(
         return score_batch_torch(protocol, restored, target)
     results = []
     for i in range(restored.shape[0]):
-        out = restored[i].detach().cpu().numpy().astype(np.float32, copy=False).transpose(1, 2, 0)
+        out = tensor_values(restored[i]).astype(np.float32, copy=False).transpose(1, 2, 0)
         tgt = _tensor_to_uint8(target[i]) if target is not None else None
         deg = _tensor_to_uint8(degraded[i]) if degraded is not None else None
         results.append(score_image(protocol, out, tgt, deg, name=f"batch[{i}]"))

@@ -22,3 +22,10 @@ def test_exact_uint8_tensor_round_trips() -> None:
     values = torch.arange(256, dtype=torch.uint8).repeat(3, 4, 1)  # [3, 4, 256]
     as_float = values.float() / 255
     np.testing.assert_array_equal(_tensor_to_uint8(as_float), values.permute(1, 2, 0).numpy())
+
+
+def test_half_precision_outputs_are_converted() -> None:
+    x = torch.tensor([0.0, 0.25, 0.5, 1.0]).reshape(1, 2, 2).expand(3, 2, 2)
+    expected = np.round(x.float().numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
+    for dtype in (torch.float16, torch.bfloat16):
+        np.testing.assert_array_equal(to_uint8(x.to(dtype)), expected)
