@@ -45,19 +45,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run every runnable method on the mini suite (and the full suites whose data is here)."""
         from harness.cli import settings_of
-        from harness.cli.progress import RichProgress
+        from harness.cli.run import checked_store, run_with_progress, settings_fields
         from harness.errors import HarnessError
         from harness.registry import method_names
         from harness.report import write_report
-        from harness.runner import RunConfig, run
-        from harness.settings import require_folder
-        from harness.store import default_store_path
+        from harness.runner import RunConfig
 
         settings = settings_of(ctx)
-        store_path = store or default_store_path(settings.cache_dir)
-        require_folder(store_path.parent, "--store" if store else "--cache-dir")
-        require_folder(settings.cache_dir, "--cache-dir")
-        require_folder(settings.data_root, "--data-root")
+        store_path = checked_store(settings, store, images=True)
         missing: dict[str, str] = {}
         suites = ["mini"] + [s for s in FULL_SUITES if _has_data(s, settings, missing)]
         typer.echo(f"suites to run: {', '.join(suites)}")
@@ -70,25 +65,18 @@ def register(app: typer.Typer) -> None:
                     config = RunConfig(
                         method=method,
                         suite=suite,
-                        device=device or settings.device,
                         limit=limit,
-                        data_root=settings.data_root,
-                        store_path=store_path,
-                        images_dir=settings.cache_dir / "outputs",
                         save_images=True,
+                        **settings_fields(settings, store_path, device),
                         **chosen,
                     )
                     typer.echo(f"== {method} on {suite}")
-                    progress = RichProgress() if settings.verbosity >= 0 else None
                     try:
-                        summary = run(config, progress=progress)
+                        summary = run_with_progress(config, settings)
                     except HarnessError as exc:
                         skipped[f"{method} ({suite})"] = str(exc).splitlines()[0]
                         typer.secho(f"   skipped: {str(exc).splitlines()[0]}", fg="yellow")
                         continue
-                    finally:
-                        if progress is not None:
-                            progress.stop()
                     if summary.benchmarks:
                         run_ids.append(summary.run_id)
                     missing.update(summary.missing)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from harness.errors import HarnessError
+    from harness.runner import RunConfig, RunSummary
+    from harness.settings import Settings
 
 
 def print_run_table(store_path: Path, run_id: int) -> None:
@@ -184,6 +189,53 @@ def executor_fields(
     return {"executor": "ray", "workers": 0, "ray": options}
 
 
+def checked_store(settings: Settings, store: Path | None, *, images: bool = False) -> Path:
+    """The run store (``--store``, else the cache's), after checking the folders a run writes
+    to or reads: the store's, the cache (when ``images`` are saved there) and the data root."""
+    from harness.settings import require_folder
+    from harness.store import default_store_path
+
+    store_path = store or default_store_path(settings.cache_dir)
+    require_folder(store_path.parent, "--store" if store else "--cache-dir")
+    if images:
+        require_folder(settings.cache_dir, "--cache-dir")
+    require_folder(settings.data_root, "--data-root")
+    return store_path
+
+
+def settings_fields(settings: Settings, store_path: Path, device: str | None) -> dict[str, Any]:
+    """``RunConfig`` fields that come from the global settings (and ``--device`` over them)."""
+    return {
+        "device": device or settings.device,
+        "data_root": settings.data_root,
+        "store_path": store_path,
+        "images_dir": settings.cache_dir / "outputs",
+    }
+
+
+def run_with_progress(config: RunConfig, settings: Settings) -> RunSummary:
+    """Run ``config`` with progress bars unless ``-q``."""
+    from harness.cli.progress import RichProgress
+    from harness.runner import run as run_jobs
+
+    progress = RichProgress() if settings.verbosity >= 0 else None
+    try:
+        return run_jobs(config, progress=progress)
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def nothing_present(suite: str, settings: Settings) -> HarnessError:
+    """The error for a suite none of whose benchmarks is under the data root."""
+    from harness.errors import HarnessError
+
+    return HarnessError(
+        f"no benchmark of {suite!r} is present under {settings.data_root}",
+        hint="`harness data` fetches them; `--suite mini` runs on the embedded data",
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Attach the ``run`` verb to the app."""
 
@@ -235,19 +287,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a method on a suite or benchmark; store per-image results; write the HTML report."""
         from harness.cli import settings_of
-        from harness.cli.progress import RichProgress
         from harness.report import write_report
         from harness.runner import RunConfig
-        from harness.runner import run as run_jobs
-        from harness.settings import require_folder
-        from harness.store import default_store_path
 
         settings = settings_of(ctx)
-        store_path = store or default_store_path(settings.cache_dir)
-        require_folder(store_path.parent, "--store" if store else "--cache-dir")
-        if save_images:
-            require_folder(settings.cache_dir, "--cache-dir")
-        require_folder(settings.data_root, "--data-root")
+        store_path = checked_store(settings, store, images=save_images)
         config = RunConfig(
             method=method,
             suite=suite,
@@ -257,24 +301,16 @@ def register(app: typer.Typer) -> None:
             steps=steps,
             options=method_options(options or [], steps=steps),
             seed=seed,
-            device=device or settings.device,
             batch_size=batch_size,
             save_images=save_images,
             limit=limit,
             overwrite=overwrite,
             allow_unverified=allow_unverified,
             flops=not no_flops,
-            data_root=settings.data_root,
-            store_path=store_path,
-            images_dir=settings.cache_dir / "outputs",
+            **settings_fields(settings, store_path, device),
             **executor_fields(executor, workers, address, cpus_per_worker, gpus_per_worker),
         )
-        progress = RichProgress() if settings.verbosity >= 0 else None
-        try:
-            summary = run_jobs(config, progress=progress)
-        finally:
-            if progress is not None:
-                progress.stop()
+        summary = run_with_progress(config, settings)
         typer.echo(
             f"run {summary.run_id} ({'resumed' if summary.resumed else 'new'}) in {store_path}"
         )
@@ -288,12 +324,7 @@ def register(app: typer.Typer) -> None:
             for name, message in summary.missing.items():
                 typer.echo(f"  {name}: " + message.replace("\n", "\n    "))
         if not summary.benchmarks:
-            from harness.errors import HarnessError
-
-            raise HarnessError(
-                f"no benchmark of {suite!r} is present under {settings.data_root}",
-                hint="`harness data` fetches them; `--suite mini` runs on the embedded data",
-            )
+            raise nothing_present(suite, settings)
         print_run_table(store_path, summary.run_id)
         if not no_report:
             files = write_report(store_path, [summary.run_id], report_dir, ("html",))

@@ -96,21 +96,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a method once per value of one option (--option steps=1,2,3); print and report them."""
         from harness.cli import settings_of
-        from harness.cli.progress import RichProgress
-        from harness.cli.run import executor_fields
-        from harness.errors import HarnessError
+        from harness.cli.run import (
+            checked_store,
+            executor_fields,
+            nothing_present,
+            run_with_progress,
+            settings_fields,
+        )
         from harness.report import write_report
         from harness.runner import RunConfig
-        from harness.runner import run as run_jobs
-        from harness.settings import require_folder
-        from harness.store import default_store_path
         from harness.sweep import plan_sweep, sweep_configs
 
         settings = settings_of(ctx)
         plan = plan_sweep(method, options)
-        store_path = store or default_store_path(settings.cache_dir)
-        require_folder(store_path.parent, "--store" if store else "--cache-dir")
-        require_folder(settings.data_root, "--data-root")
+        store_path = checked_store(settings, store)
         base = RunConfig(
             method=method,
             suite=suite,
@@ -118,30 +117,19 @@ def register(app: typer.Typer) -> None:
             weights=weights,
             protocol=protocol,
             seed=seed,
-            device=device or settings.device,
             batch_size=batch_size,
             limit=limit,
             overwrite=overwrite,
             allow_unverified=allow_unverified,
             flops=not no_flops,
-            data_root=settings.data_root,
-            store_path=store_path,
-            images_dir=settings.cache_dir / "outputs",
+            **settings_fields(settings, store_path, device),
             **executor_fields(executor, workers, address, cpus_per_worker, gpus_per_worker),
         )
         run_ids = []
         for value, config in zip(plan.values, sweep_configs(base, plan), strict=True):
-            progress = RichProgress() if settings.verbosity >= 0 else None
-            try:
-                summary = run_jobs(config, progress=progress)
-            finally:
-                if progress is not None:
-                    progress.stop()
+            summary = run_with_progress(config, settings)
             if not summary.benchmarks:
-                raise HarnessError(
-                    f"no benchmark of {suite!r} is present under {settings.data_root}",
-                    hint="`harness data` fetches them; `--suite mini` runs on the embedded data",
-                )
+                raise nothing_present(suite, settings)
             state = "resumed" if summary.resumed else "new"
             typer.echo(f"{plan.key}={value}: run {summary.run_id} ({state})")
             for name in summary.missing:

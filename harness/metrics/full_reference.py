@@ -21,8 +21,9 @@ from harness.metrics.ssim import halo, map_size, ssim_rows_sum, window
 def psnr_ssim(restored: np.ndarray, target: np.ndarray, protocol: Protocol) -> dict[str, float]:
     """``psnr`` (plus ``mse`` under pooled-mse) and ``ssim``, as ``protocol`` lists them, of two
     equally shaped uint8 HxWx3 images (already cropped to the protocol's border)."""
-    want_psnr, want_ssim = "psnr" in protocol.metrics, "ssim" in protocol.metrics
-    radius = window(protocol.ssim).radius if want_ssim and protocol.ssim else 0
+    want_psnr = "psnr" in protocol.metrics
+    variant = protocol.ssim if "ssim" in protocol.metrics else None
+    radius = window(variant).radius if variant else 0
     height = restored.shape[0]
     shape = colorspace.converted_shape(restored.shape, protocol.color)
 
@@ -36,11 +37,10 @@ def psnr_ssim(restored: np.ndarray, target: np.ndarray, protocol: Protocol) -> d
             x /= 255.0
             y /= 255.0
         errors = squared_error_sum(x[start - lo : stop - lo], y[start - lo : stop - lo])
-        if not want_ssim:
+        if variant is None:
             return errors, 0.0
-        assert protocol.ssim is not None
         rows = (start, stop)
-        return errors, ssim_rows_sum(x, y, protocol.ssim, protocol.data_range, rows, lo, height)
+        return errors, ssim_rows_sum(x, y, variant, protocol.data_range, rows, lo, height)
 
     parts = map_strips(strip, height)
     scores: dict[str, float] = {}
@@ -49,7 +49,6 @@ def psnr_ssim(restored: np.ndarray, target: np.ndarray, protocol: Protocol) -> d
         scores["psnr"] = psnr_from_mse(mse, protocol.data_range)
         if protocol.aggregation == "pooled-mse":
             scores["mse"] = mse
-    if want_ssim:
-        assert protocol.ssim is not None
-        scores["ssim"] = sum(part[1] for part in parts) / map_size(shape, protocol.ssim)
+    if variant is not None:
+        scores["ssim"] = sum(part[1] for part in parts) / map_size(shape, variant)
     return scores

@@ -23,6 +23,7 @@ and its planes stay in cache; the strip sums are added in strip order (determini
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +66,9 @@ class Window:
         return len(self.kernel) // 2
 
 
+@functools.cache
 def window(variant: str) -> Window:
-    """The filtering of SSIM ``variant`` (ValueError when unknown)."""
+    """The filtering of SSIM ``variant`` (ValueError when unknown); built once per variant."""
     gauss = gaussian_kernel_1d(GAUSS_SIZE, GAUSS_SIGMA)
     if variant == "gauss11-valid":
         return Window(gauss, "replicate", GAUSS_SIZE // 2)

@@ -16,6 +16,12 @@ from typing import Any
 
 import torch
 
+from tests.baselines.keyfiles import read_key_file
+
+KEYS = read_key_file("perceive_ir")
+"""The released state_dict's keys and shapes."""
+RELEASED = 33_901_111
+"""Parameters of upstream ``PerceiveIR()``, counted under /tmp (data/perceive_ir_reference.md)."""
 TINY_WIDTH = 32
 """Width of the small encoder (the released network takes 768: DINOv2-base)."""
 RELEASED_WIDTH = 768

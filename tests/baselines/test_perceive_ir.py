@@ -21,8 +21,8 @@ from baselines.perceive_ir.network import PARAMETERS, PerceiveIR, release_key
 from baselines.perceive_ir.semantics import DinoSemantics, fixed_semantics
 from harness.errors import HarnessError
 from harness.padding import pad_to_multiple
-from tests.baselines.keyfiles import DATA, read_key_file
-from tests.baselines.perceive_ir_fixtures import TINY_WIDTH, tiny_dinov2
+from tests.baselines.keyfiles import DATA
+from tests.baselines.perceive_ir_fixtures import KEYS, RELEASED, TINY_WIDTH, tiny_dinov2
 from tests.baselines.restormer_family import (
     TOL,
     fixed_images,
@@ -30,9 +30,6 @@ from tests.baselines.restormer_family import (
     synthetic_state_dict,
     weight_fingerprint,
 )
-
-KEYS = read_key_file("perceive_ir")
-RELEASED = 33_901_111  # upstream PerceiveIR() counted under /tmp (data/perceive_ir_reference.md)
 
 
 @pytest.fixture(scope="module")

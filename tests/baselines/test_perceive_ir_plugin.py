@@ -25,9 +25,11 @@ from harness.complexity import measure
 from harness.errors import HarnessError, MissingFileError
 from harness.restorer import ImageBatch
 from harness.weights import add_weights, manifest_entries, resolve_weights
-from tests.baselines.keyfiles import DATA, read_key_file
+from tests.baselines.keyfiles import DATA
 from tests.baselines.lightning_plugins import harness, write_lightning_checkpoint, zeros_state
 from tests.baselines.perceive_ir_fixtures import (
+    KEYS,
+    RELEASED,
     RELEASED_WIDTH,
     TINY_WIDTH,
     official_checkpoint,
@@ -41,8 +43,6 @@ from tests.baselines.restormer_family import (
     weight_fingerprint,
 )
 
-KEYS = read_key_file("perceive_ir")
-RELEASED = 33_901_111  # upstream PerceiveIR() counted under /tmp (data/perceive_ir_reference.md)
 BAIDU = "https://pan.baidu.com/s/1r04w7uSwXZ6V8bE1X9BbMQ?pwd=k4uc"
 FIVE = ["denoise", "dehaze", "derain", "deblur", "lowlight"]
 
