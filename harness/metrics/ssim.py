@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.metrics.filters import correlate_separable, gaussian_kernel_1d
+from harness.metrics.filters import correlate_separable, cv2, gaussian_kernel_1d
 from harness.metrics.parallel import map_strips, scratch
 
 GAUSS_SIZE, GAUSS_SIGMA = 11, 1.5
@@ -103,11 +103,29 @@ def _buffers(rows: int, width: int) -> list[np.ndarray]:
     return [scratch(f"ssim{i}", (rows, width)) for i in range(7)]
 
 
+def _add_square(src: np.ndarray, dst: np.ndarray) -> None:
+    """dst += src^2 in one pass."""
+    if cv2 is not None:
+        cv2.accumulateSquare(src, dst)
+    else:  # pragma: no cover - exercised only without OpenCV
+        dst += src * src
+
+
+def _weighted(
+    a: np.ndarray, alpha: float, b: np.ndarray, beta: float, gamma: float, out: np.ndarray
+) -> None:
+    """out = alpha a + beta b + gamma in one pass (``out`` may be ``a`` or ``b``)."""
+    if cv2 is not None:
+        cv2.addWeighted(a, alpha, b, beta, gamma, dst=out)
+    else:  # pragma: no cover - exercised only without OpenCV
+        np.add(a * alpha, b * beta, out=out)
+        out += gamma
+
+
 def _squares(x: np.ndarray, y: np.ndarray, sq: np.ndarray, xy: np.ndarray) -> None:
     """sq = x^2 + y^2 and xy = x*y, in place."""
     np.multiply(x, x, out=sq)
-    np.multiply(y, y, out=xy)
-    sq += xy
+    _add_square(y, sq)
     np.multiply(x, y, out=xy)
 
 
@@ -126,20 +144,14 @@ def _map_sum(
         correlate_separable(src, win.kernel, win.kernel, win.border, out=dst)
     keep = (slice(*rows), slice(win.crop, mx.shape[1] - win.crop))
     a, b, mx, my, msq, mxy, g = (v[keep] for v in (a, b, mx, my, msq, mxy, g))
+    cov = win.cov_norm
     np.multiply(mx, my, out=a)  # mu_x mu_y
-    np.multiply(mx, mx, out=b)
-    np.multiply(my, my, out=g)
-    b += g  # mu_x^2 + mu_y^2
-    np.subtract(mxy, a, out=g)
-    g *= 2.0 * win.cov_norm
-    g += c2
-    a *= 2.0
-    a += c1
+    np.multiply(my, my, out=b)
+    _add_square(mx, b)  # mu_x^2 + mu_y^2
+    _weighted(mxy, 2.0 * cov, a, -2.0 * cov, c2, out=g)  # 2 s_xy + C2
+    _weighted(a, 2.0, a, 0.0, c1, out=a)  # 2 mu_x mu_y + C1
     a *= g  # numerator
-    np.subtract(msq, b, out=g)
-    if win.cov_norm != 1.0:
-        g *= win.cov_norm
-    g += c2
+    _weighted(msq, cov, b, -cov, c2, out=g)  # s_x^2 + s_y^2 + C2
     b += c1
     g *= b  # denominator
     a /= g

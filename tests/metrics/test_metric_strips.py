@@ -12,7 +12,7 @@ from skimage.metrics import structural_similarity
 from harness.metrics import parallel
 from harness.metrics.compute import score_image
 from harness.metrics.protocols import PROTOCOLS, get_protocol
-from harness.metrics.psnr import mean_squared_error
+from harness.metrics.psnr import mean_squared_error, squared_error_sum
 from harness.metrics.ssim import ssim
 from tests.metrics.reference import (
     degrade,
@@ -123,3 +123,29 @@ def test_scores_do_not_depend_on_the_thread_count(threads, protocol) -> None:
     three = score_image(protocol, restored, target, target)
     assert one.keys() == three.keys() and one
     assert three == one  # the same strips whatever the thread count: equal to the last bit
+
+
+@pytest.mark.parametrize(
+    "shape, dtype, view",
+    [
+        ((37, 29), np.float64, False),  # OpenCV's one-pass norm
+        ((37, 29, 3), np.float64, False),
+        ((37, 29, 6), np.float64, False),  # more channels than OpenCV reads: numpy
+        ((37, 29, 3), np.float64, True),  # a strided view: numpy
+        ((37, 29, 3), np.uint8, False),
+        ((37, 29, 3), np.float32, False),
+    ],
+)
+def test_squared_error_sum_is_exact_for_every_layout(shape, dtype, view: bool) -> None:
+    rng = np.random.default_rng(7)
+    # multiples of 1/8 in [0, 255]: every difference, square and partial sum is exact in float64
+    values = [rng.integers(0, 255 * 8, (shape[0], shape[1] + 4, *shape[2:])) / 8 for _ in range(2)]
+    a, b = (v.astype(dtype) for v in values)
+    a, b = (x[:, 2:-2] for x in (a, b)) if view else (x[:, :-4] for x in (a, b))
+    if not view:
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    expected = sum(
+        (float(p) - float(q)) ** 2
+        for p, q in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
+    )
+    assert squared_error_sum(a, b) == expected
