@@ -18,6 +18,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from baselines.diffuir.network import build_unet
 from baselines.diffuir.sampler import sample
 from baselines.diffuir.schedule import Schedule
+from harness.precision import float32_math, network_precision
 from tests.diffuir.reference import random_unet_weights, ref_sample, ref_unet
 
 KEYS = (
@@ -164,3 +166,100 @@ def test_bench_diffuir_network_share_of_peak() -> None:
     finally:
         torch.set_num_threads(threads)
     print("targets: T >= 2.5x and >= 55% of peak; L >= 80% of peak")
+
+
+GPU_SIZES = {"t": ((256, 256), (720, 1280)), "l": ((256, 256), (720, 1280))}
+GPU_ROUNDS = 7
+GPU_PEAK_SIDE = 8192
+
+
+def _gpu_seconds(fn: Callable[[], object], device: str) -> float:
+    """Wall seconds of ``fn()``, the device's queue drained before and after."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else lambda _: None
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def _gpu_peak(device: str, dtype: torch.dtype, precision: str, side: int) -> float:
+    """TFLOP/s of one ``side`` x ``side`` matrix product in ``dtype`` under ``precision``."""
+    a, b = (torch.randn(side, side, device=device, dtype=dtype) for _ in "ab")
+    with float32_math(precision):
+        a @ b
+        seconds = statistics.median(_gpu_seconds(lambda: a @ b, device) for _ in range(5))
+    return 2 * side**3 / seconds / 1e12
+
+
+def precision_rows(
+    device: str, variant: str, size: tuple[int, int], rounds: int, peak_side: int = GPU_PEAK_SIDE
+) -> list[str]:
+    """Markdown rows: the plain reference (torch's defaults, then IEEE fp32) and the fast path
+    (IEEE fp32, TF32) and the network under bf16 autocast, timed in interleaved rounds; the
+    drift of each against the plain IEEE fp32 output, on the image's [0, 1] scale."""
+    height, width = size
+    weights = random_unet_weights(variant, KEYS, seed=1)
+    unet = build_unet(variant)
+    unet.load_state_dict(weights)
+    unet.eval().to(device)
+    on_device = {k: v.to(device) for k, v in weights.items()}
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(1, 6, height, width, generator=gen) * 2 - 1).to(device)
+    tau = torch.tensor([433.621399], device=device)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        unet(x, tau)
+    flops = counter.get_total_flops()
+    plain = lambda: ref_unet(on_device, variant, x, tau)  # noqa: E731
+    fast = lambda: unet(x, tau)  # noqa: E731
+    cases = {  # name: (call, context, peak dtype and precision)
+        "plain, torch defaults (cuDNN TF32)": (plain, nullcontext, (torch.float32, "tf32")),
+        "plain, IEEE fp32": (plain, float32_math, (torch.float32, "fp32")),
+        "fast path, IEEE fp32": (fast, float32_math, (torch.float32, "fp32")),
+        "fast path, TF32": (fast, lambda: float32_math("tf32"), (torch.float32, "tf32")),
+        "bf16 autocast (plain operations)": (
+            fast,
+            lambda: network_precision("bf16", device),
+            (torch.bfloat16, "fp32"),
+        ),
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    outputs = {}
+    with torch.inference_mode():
+        for name, (call, context, _) in cases.items():
+            with context():
+                outputs[name] = call().float()
+                call()  # warm-up
+        for _ in range(rounds):
+            for name, (call, context, _) in cases.items():
+                with context():
+                    times[name].append(_gpu_seconds(call, device))
+    exact = outputs["plain, IEEE fp32"]
+    assert (outputs["fast path, IEEE fp32"] - exact).abs().max().item() / 2 < TOL
+    peaks = {key: _gpu_peak(device, *key, peak_side) for key in {p for *_, p in cases.values()}}
+    base = statistics.median(times["plain, IEEE fp32"])
+    rows = []
+    for name, (*_, peak) in cases.items():
+        seconds = statistics.median(times[name])
+        drift = (outputs[name] - exact).abs().max().item() / 2
+        rows.append(
+            f"| DiffUIR-{variant.upper()} {height}x{width}, {name} | {seconds * 1e3:.1f} ms "
+            f"| {base * 1e3:.1f} ms (plain, IEEE fp32) | {base / seconds:.2f}x "
+            f"| {flops / seconds / 1e12 / peaks[peak]:.0%} of {peaks[peak]:.1f} TFLOP/s "
+            f"| {drift:.1e} |"
+        )
+    return rows
+
+
+def test_bench_diffuir_gpu_precisions() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    device = "cuda"
+    name = torch.cuda.get_device_name(device)
+    print(f"\nDiffUIR network call on {name}, batch 1, medians of {GPU_ROUNDS} interleaved rounds")
+    print("| operation | time | reference | ratio | share of peak | max drift vs IEEE fp32 |")
+    print("|---|---|---|---|---|---|")
+    for variant, sizes in GPU_SIZES.items():
+        for size in sizes:
+            for row in precision_rows(device, variant, size, GPU_ROUNDS):
+                print(row)

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+from harness.precision import float32_math
 from harness.restorer import ImageBatch, Restorer
 
 if TYPE_CHECKING:
@@ -120,6 +121,12 @@ def _batch(images: torch.Tensor, restorer: Restorer, task: str | None = None) ->
     return ImageBatch(images=images, ids=ids, seed=0, task=task)
 
 
+def _restore(restorer: Restorer, batch: ImageBatch) -> torch.Tensor:
+    """One restore as runs do it: IEEE float32 unless the method opts in (harness.precision)."""
+    with float32_math():
+        return restorer.restore(batch)
+
+
 def count_flops(
     restorer: Restorer, images: torch.Tensor, task: str | None = None
 ) -> tuple[int, int, int]:
@@ -151,7 +158,7 @@ def count_flops(
         handles = [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
     try:
         with counter:
-            restorer.restore(_batch(images, restorer, task))
+            _restore(restorer, _batch(images, restorer, task))
     finally:
         for handle in handles:
             handle.remove()
@@ -199,13 +206,13 @@ def peak_memory(restorer: Restorer, images: torch.Tensor, device: str) -> tuple[
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-        restorer.restore(_batch(images, restorer))
+        _restore(restorer, _batch(images, restorer))
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - base, "cuda-max-allocated"
     base = _rss_bytes()
     if base is None:  # no /proc: growth of the process's high-water mark (KiB on Linux)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        restorer.restore(_batch(images, restorer))
+        _restore(restorer, _batch(images, restorer))
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return (after - before) * 1024, "cpu-maxrss-increase"
     peak = base
@@ -220,7 +227,7 @@ def peak_memory(restorer: Restorer, images: torch.Tensor, device: str) -> tuple[
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        restorer.restore(_batch(images, restorer))
+        _restore(restorer, _batch(images, restorer))
     finally:
         done.set()
         sampler.join()
@@ -239,12 +246,12 @@ def latency_ms(
             torch.cuda.synchronize(device)
 
     for _ in range(warmup):
-        restorer.restore(_batch(images, restorer))
+        _restore(restorer, _batch(images, restorer))
     sync()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        restorer.restore(_batch(images, restorer))
+        _restore(restorer, _batch(images, restorer))
         sync()
         times.append((time.perf_counter() - t0) * 1000.0)
     return times

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.loading import LoadedPair
+from harness.precision import float32_math
 from harness.store import ImageResult
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def _restore(
     if cuda:
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), float32_math():  # IEEE float32 unless a method opts in
         out = restorer.restore(batch)
     if cuda:
         torch.cuda.synchronize(device)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.precision.flags import tf32_allowed  # noqa: F401 - shared fixture
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):

@@ -51,13 +51,18 @@ def _eps(dtype: torch.dtype) -> float:
 
 
 def _fast(module: nn.Module) -> bool:
-    """Inference fast path: eval mode, no autograd, and no dispatch mode watching the operations.
+    """Inference fast path: eval mode, no autograd, no autocast, and no dispatch mode watching.
 
     Under a dispatch mode (``torch.utils.flop_counter.FlopCounterMode``, tracing) the plain spec
     operations run, so FLOP counts give the network's nominal cost, not the fast path's shortcuts.
+    Under autocast (the ``bf16`` precision) they run too: autocast keeps the normalisations in
+    float32, which the fast path's fused float32 arithmetic does not know about.
     """
     return (
-        not module.training and not torch.is_grad_enabled() and _get_current_dispatch_mode() is None
+        not module.training
+        and not torch.is_grad_enabled()
+        and _get_current_dispatch_mode() is None
+        and not any(torch.is_autocast_enabled(kind) for kind in ("cpu", "cuda"))
     )
 
 

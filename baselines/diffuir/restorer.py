@@ -10,6 +10,9 @@ Options (declared in ``DiffUIR.option_specs``):
 * ``ema``: load the EMA weights of an official training checkpoint (default True) or its raw ones.
 * ``random_init``: build with seeded random weights instead of loading a file (complexity counts and
   tests only; recorded in the provenance).
+* ``precision``: ``fp32`` (IEEE float32 on every device, the default), ``tf32`` (TensorFloat-32
+  products and convolutions, CUDA only) or ``bf16`` (the network under bfloat16 autocast): opt-ins
+  that move the numbers, named in the run's options (``harness.precision``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from baselines.diffuir.preprocess import LOL_HISTEQ, UDC_HALF_SPLIT, apply_prepr
 from baselines.diffuir.sampler import DEFAULT_STEPS, batch_noise, sample
 from baselines.diffuir.schedule import Schedule
 from harness.errors import HarnessError
+from harness.precision import DEFAULT_PRECISION, check_precision, network_precision
 from harness.restorer import ImageBatch, Option, Restorer, training_setting_of
 
 UDC_STEPS = 4
@@ -81,6 +85,9 @@ class DiffUIR(Restorer):
         ),
         "ema": Option(bool, True, "load the EMA weights of a training checkpoint (else raw ones)"),
         "random_init": Option(bool, False, "seeded random weights, no file (counts, tests)"),
+        "precision": Option(
+            str, DEFAULT_PRECISION, "fp32 (IEEE, default), tf32 (CUDA) or bf16 (autocast): opt-in"
+        ),
     }
 
     def __init__(
@@ -94,6 +101,7 @@ class DiffUIR(Restorer):
         self.steps = _steps(options.get("steps"))
         self.ema = _flag(options.get("ema", True), "ema")
         self.random_init = _flag(options.get("random_init", False), "random_init")
+        self.precision = check_precision(options.get("precision"), device)
         self.unet: Unet = self._build()
         self.unet.to(device).eval()
         self.schedule = Schedule().to(device)
@@ -160,6 +168,7 @@ class DiffUIR(Restorer):
             random_init=self.random_init,
             steps=self.steps or f"{DEFAULT_STEPS} ({UDC_STEPS} with {UDC_HALF_SPLIT})",
             noise=NOISE_RULE,
+            precision=self.precision,
             deviation="initial noise drawn per image on CPU (docs/methods/diffuir-spec.md, quirk Q9)",
         )
         return info
@@ -179,7 +188,7 @@ class DiffUIR(Restorer):
         tiles = width_tiles(width) if UDC_HALF_SPLIT in batch.preprocess else [(0, width)]
         if self.unet.training:
             self.unet.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), network_precision(self.precision, device.type):
             parts = [self._sample(x[..., a:b], noise[..., a:b], steps) for a, b in tiles]
             out = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
         return out.clone().to(images.device)

@@ -34,6 +34,8 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.metrics.protocols import METRIC_HIGHER_IS_BETTER
+from harness.precision import DEFAULT_PRECISION
+from harness.precision import OPTION as PRECISION_OPTION
 from harness.store import Store
 from harness.tolerances import MEAN_TOLERANCE
 
@@ -127,8 +129,14 @@ class ReportData:
 
 
 def _label(run: dict[str, Any]) -> str:
+    """``method (variant)``, plus an opt-in precision (``diffuir (t, bf16)``) so that its numbers
+    are never read as float32 ones."""
     variant = run.get("variant")
-    return f"{run['method']}" + (f" ({variant})" if variant and variant != "default" else "")
+    parts = [variant] if variant and variant != "default" else []
+    precision = (run.get("provenance") or {}).get(PRECISION_OPTION) or DEFAULT_PRECISION
+    if precision != DEFAULT_PRECISION:
+        parts.append(str(precision))
+    return f"{run['method']}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 # The columns the report reads from an empty benchmarks frame (a run stopped before its first one).

@@ -129,7 +129,7 @@ def _attn_wrapper(p: dict, name: str, x: torch.Tensor, full: bool) -> torch.Tens
 
 def _time_embedding(p: dict, tau: torch.Tensor, dim: int) -> torch.Tensor:
     half = dim // 2
-    k = torch.arange(half, dtype=torch.float32)
+    k = torch.arange(half, dtype=torch.float32, device=tau.device)
     omega = torch.exp(-k * math.log(10000) / (half - 1))
     arg = tau[:, None] * omega[None]
     pe = torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)

@@ -1,0 +1,65 @@
+"""Numeric precision of a network's float32 work: one owner for what "fp32" means on every device.
+
+PyTorch lets cuDNN convolutions use TensorFloat-32 (10-bit mantissa) by default, so a float32
+model on an NVIDIA GPU silently computes its convolutions with reduced precision and its numbers
+drift from the CPU's. The harness runs every restore and every timing under :func:`float32_math`:
+IEEE float32 matrix products and convolutions unless a method's ``precision`` option opts in to
+``tf32`` (CUDA only) or ``bf16`` (bfloat16 autocast). Opt-in precisions are named in the run's
+options, so their results are stored and reported apart from fp32 ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import torch
+
+from harness.errors import HarnessError
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+"""``fp32``: IEEE float32 (the default); ``tf32``: TensorFloat-32 products and convolutions on
+CUDA; ``bf16``: the network under bfloat16 autocast (inputs and outputs stay float32)."""
+DEFAULT_PRECISION = "fp32"
+OPTION = "precision"
+"""The method option that selects a precision (reports name runs made with a non-default one)."""
+
+
+def check_precision(value: Any, device: str) -> str:
+    """``value`` as one of :data:`PRECISIONS` for ``device`` (HarnessError says what to use)."""
+    name = str(value).lower() if value is not None else DEFAULT_PRECISION
+    if name not in PRECISIONS:
+        raise HarnessError(
+            f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}",
+            hint="use --option precision=fp32 (the default), tf32 (CUDA) or bf16",
+        )
+    if name == "tf32" and not str(device).startswith("cuda"):
+        raise HarnessError(
+            f"precision tf32 needs a CUDA device, the run uses {device!r}",
+            hint="add --device cuda, or use precision=fp32 or bf16",
+        )
+    return name
+
+
+@contextmanager
+def float32_math(precision: str = DEFAULT_PRECISION) -> Iterator[None]:
+    """CUDA matrix products and cuDNN convolutions in IEEE float32 (``fp32``, ``bf16``) or
+    TensorFloat-32 (``tf32``) inside the block; the previous settings come back on exit."""
+    allow = precision == "tf32"
+    # the flags torch has had since 1.7; reading them stays valid whatever code runs inside
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = matmul.allow_tf32, cudnn.allow_tf32
+    matmul.allow_tf32, cudnn.allow_tf32 = allow, allow
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved
+
+
+def network_precision(precision: str, device: str) -> Any:
+    """The context a network call runs in: bfloat16 autocast on ``device`` for ``bf16``, the
+    float32 setting of :func:`float32_math` otherwise."""
+    if precision == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return float32_math(precision) if precision == "tf32" else nullcontext()
