@@ -11,7 +11,7 @@ options, so their results are stored and reported apart from fp32 ones.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -57,9 +57,13 @@ def float32_math(precision: str = DEFAULT_PRECISION) -> Iterator[None]:
         matmul.allow_tf32, cudnn.allow_tf32 = saved
 
 
-def network_precision(precision: str, device: str) -> Any:
-    """The context a network call runs in: bfloat16 autocast on ``device`` for ``bf16``, the
-    float32 setting of :func:`float32_math` otherwise."""
-    if precision == "bf16":
-        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
-    return float32_math(precision) if precision == "tf32" else nullcontext()
+@contextmanager
+def network_precision(precision: str, device: str) -> Iterator[None]:
+    """The context a network call runs in: float32 work as :func:`float32_math` sets it, under
+    bfloat16 autocast on ``device`` for ``bf16`` (so a restore called outside a run is IEEE too)."""
+    with float32_math(precision):
+        if precision != "bf16":
+            yield
+            return
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16):
+            yield

@@ -51,13 +51,17 @@ def test_check_precision_explains_refusals() -> None:
     assert "--device cuda" in str(info.value)
 
 
-def test_bf16_autocasts_the_network_only() -> None:
+def test_bf16_autocasts_the_network_only(tf32_allowed) -> None:
     with network_precision("bf16", "cpu"):
         assert torch.is_autocast_enabled("cpu")
+        assert tf32_flags() == (False, False)
         assert (
             torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3)).dtype == torch.bfloat16
         )
     assert not torch.is_autocast_enabled("cpu")
+    with network_precision("fp32", "cpu"):  # IEEE even when restore is called outside a run
+        assert not torch.is_autocast_enabled("cpu") and tf32_flags() == (False, False)
+    assert tf32_flags() == (True, True)
 
 
 def test_complexity_times_under_ieee_float32(monkeypatch, tf32_allowed) -> None:
