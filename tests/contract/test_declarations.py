@@ -76,7 +76,7 @@ def test_ls_methods_shows_the_declarations() -> None:
     }
     diffuir = rows["diffuir"]
     assert diffuir["loads_weights"] is True and rows["identity"]["loads_weights"] is False
-    assert set(diffuir["options"]) == {"steps", "ema", "random_init"}
+    assert set(diffuir["options"]) == {"steps", "ema", "random_init", "precision"}
     assert diffuir["options"]["ema"] == {
         "type": "bool",
         "default": True,
