@@ -88,12 +88,15 @@ def register(app: typer.Typer) -> None:
 
         device = resolve_device(settings_of(ctx).device)
         sizes = [parse_size(s) for s in (size or ["256x256"])]
-        restorer, note = _build(method, variant, weights, device, method_options(options or []))
+        chosen = method_options(options or [])
+        restorer, note = _build(method, variant, weights, device, chosen)
         report = measure(
             restorer, sizes, device=device, warmup=warmup, repeats=repeats, batch_size=batch_size
         )
         if note:
             report.notes.append(note)
+        if chosen:  # e.g. precision=bf16: the figures hold for these options only
+            report.notes.append("options: " + ", ".join(f"{k}={v}" for k, v in chosen.items()))
         report.notes.append(CONVENTIONS)
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2))

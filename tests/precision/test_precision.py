@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -115,3 +116,16 @@ def test_report_labels_name_an_opt_in_precision() -> None:
     assert _label(run_row) == "diffuir (t, bf16)"
     assert _label({**run_row, "provenance": {"precision": "fp32"}}) == "diffuir (t)"
     assert _label({"method": "identity", "variant": "default", "provenance": {}}) == "identity"
+
+
+def test_complexity_output_names_the_options() -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    args = ["--device", "cpu", "complexity", "diffuir", "--size", "16x16", "--repeats", "1"]
+    result = CliRunner().invoke(app, [*args, "--option", "random_init=true", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "options: random_init=True" in json.loads(result.output)["notes"]
+    plain = CliRunner().invoke(app, ["--device", "cpu", "complexity", "identity", "--json"])
+    assert not [n for n in json.loads(plain.output)["notes"] if n.startswith("options:")]
