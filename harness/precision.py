@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import torch
-
 from harness.errors import HarnessError
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -46,6 +44,8 @@ def check_precision(value: Any, device: str) -> str:
 def float32_math(precision: str = DEFAULT_PRECISION) -> Iterator[None]:
     """CUDA matrix products and cuDNN convolutions in IEEE float32 (``fp32``, ``bf16``) or
     TensorFloat-32 (``tf32``) inside the block; the previous settings come back on exit."""
+    import torch  # here, not at import: reports read this module's names without torch
+
     allow = precision == "tf32"
     # the flags torch has had since 1.7; reading them stays valid whatever code runs inside
     matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
@@ -61,6 +61,8 @@ def float32_math(precision: str = DEFAULT_PRECISION) -> Iterator[None]:
 def network_precision(precision: str, device: str) -> Iterator[None]:
     """The context a network call runs in: float32 work as :func:`float32_math` sets it, under
     bfloat16 autocast on ``device`` for ``bf16`` (so a restore called outside a run is IEEE too)."""
+    import torch
+
     with float32_math(precision):
         if precision != "bf16":
             yield
