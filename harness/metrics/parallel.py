@@ -9,6 +9,7 @@ core this process may use.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -87,7 +88,7 @@ def scratch(name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.n
     than the main one, whose malloc arenas return freed memory to the system at once; so each
     thread keeps the largest array it needed under each name.
     """
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     kept = getattr(_local, "arrays", None)
     if kept is None:
         kept = _local.arrays = {}

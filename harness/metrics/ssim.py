@@ -100,7 +100,7 @@ def _plane(x: np.ndarray, channel: int, name: str) -> np.ndarray:
 
 def _buffers(rows: int, width: int) -> list[np.ndarray]:
     """This thread's seven scratch planes of ``rows`` x ``width``."""
-    return [scratch(f"ssim{i}", (rows, width)) for i in range(7)]
+    return list(scratch("ssim", (7, rows, width)))
 
 
 def _add_square(src: np.ndarray, dst: np.ndarray) -> None:
