@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.loading import PairDataset, size_batches
+from harness.memory import OPT_OUT as MEMORY_OPT_OUT
+from harness.memory import keep_freed_memory
 from harness.store import ImageResult
 from harness.work import BenchmarkContext, complexity_of, failed_row, restore_and_score
 
@@ -52,8 +54,14 @@ MAX_SHARD_IMAGES = 32
 """The most images of one shard: what a lost worker costs at most."""
 READY_TIMEOUT_S = 600.0
 """How long the workers may take to start (and load their weights) before the run gives up."""
-FORWARDED_ENV = ("HARNESS_CACHE", "HARNESS_DATA", "HARNESS_WEIGHTS", "HARNESS_MANIFESTS")
-"""The driver's environment variables that workers get too (point them at shared storage)."""
+FORWARDED_ENV = (
+    "HARNESS_CACHE",
+    "HARNESS_DATA",
+    "HARNESS_WEIGHTS",
+    "HARNESS_MANIFESTS",
+    MEMORY_OPT_OUT,
+)
+"""The driver's environment variables that workers get too (shared storage, the malloc opt-out)."""
 
 
 def require_ray() -> Any:
@@ -138,6 +146,7 @@ class RestoreWorker:
         from harness.registry import create_method
         from harness.runner import default_collaborators
 
+        keep_freed_memory()
         self.spec = spec
         self.restorer = create_method(
             spec.method,

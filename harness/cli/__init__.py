@@ -12,6 +12,7 @@ import typer
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.memory import keep_freed_memory
 from harness.settings import Settings
 
 app = typer.Typer(
@@ -133,6 +134,7 @@ for _name in _VERB_MODULES:
 
 def main() -> None:
     """Console-script entry point: run the app, turning HarnessError into a clean message."""
+    keep_freed_memory()
     try:
         app()
     except HarnessError as exc:

@@ -1,0 +1,61 @@
+"""Freed memory kept for reuse: glibc malloc's trim and mmap thresholds, raised for the process.
+
+PyTorch's CPU tensors come from malloc. With glibc's defaults, the megabytes of activations that one
+network call frees go back to the system, and the next call page-faults them in again: millions of
+page faults and about a tenth of a DiffUIR-T mini run's time; the scores are the same either way
+(measured in docs/performance.md, "Runner overhead"). The CLI and the Ray workers set this once per process;
+``HARNESS_KEEP_FREED_MEMORY=0`` opts out, and malloc settings the user gave in the environment
+are left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+OPT_OUT = "HARNESS_KEEP_FREED_MEMORY"
+TRIM_THRESHOLD = 1 << 30
+"""Free memory at the top of the heap kept before any is returned to the system (bytes)."""
+MMAP_THRESHOLD = 32 << 20
+"""Requests this large or larger get their own mapping (glibc's largest allowed value on 64-bit)."""
+
+_M_TRIM_THRESHOLD = -1  # mallopt parameter numbers, from glibc's <malloc.h>
+_M_MMAP_THRESHOLD = -3
+_USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+_USER_TUNABLES = ("glibc.malloc.trim_threshold", "glibc.malloc.mmap_threshold")
+
+log = logging.getLogger(__name__)
+
+
+def user_chose(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``environ`` opts out or already sets malloc's thresholds (then nothing is changed)."""
+    if environ.get(OPT_OUT, "").strip().lower() in ("0", "false", "no", "off"):
+        return True
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    return any(name in environ for name in _USER_SETTINGS) or any(
+        name in tunables for name in _USER_TUNABLES
+    )
+
+
+def keep_freed_memory() -> bool:
+    """Raise glibc malloc's trim and mmap thresholds for this process (see the module docstring);
+    False where the C library is not glibc or the user chose otherwise."""
+    if not sys.platform.startswith("linux") or user_chose():
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return False
+    # only glibc has gnu_get_libc_version; musl's mallopt does nothing
+    if not (hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt")):
+        return False
+    mallopt = libc.mallopt
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    done = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    done = mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and done
+    log.debug("malloc thresholds raised: %s", done)
+    return done
