@@ -36,7 +36,13 @@ from harness.loading import PairDataset, size_batches
 from harness.memory import OPT_OUT as MEMORY_OPT_OUT
 from harness.memory import keep_freed_memory
 from harness.store import ImageResult
-from harness.work import BenchmarkContext, complexity_of, failed_row, restore_and_score
+from harness.work import (
+    BenchmarkContext,
+    FlopsMemo,
+    complexity_of,
+    failed_row,
+    restore_and_score,
+)
 
 if TYPE_CHECKING:
     from harness.runner import BenchmarkData, BenchmarkOutcome, BenchmarkState, RunConfig, RunJob
@@ -164,6 +170,7 @@ class RestoreWorker:
                 "HARNESS_WEIGHTS cache); pass --weights with a path on shared storage",
             )
         self.metrics = default_collaborators().metrics
+        self.flops_memo: FlopsMemo = {}
 
     def describe(self) -> dict[str, Any]:
         """Host, process and device of this worker (recorded in the run's provenance)."""
@@ -214,7 +221,9 @@ class RestoreWorker:
         self, sizes: list[tuple[int, int] | None], task: str, flops: bool
     ) -> dict[str, Any]:
         """Params and FLOPs per image on this worker's device (``harness.work.complexity_of``)."""
-        return complexity_of(self.restorer, sizes, task, self.spec.device, flops=flops)
+        return complexity_of(
+            self.restorer, sizes, task, self.spec.device, flops=flops, memo=self.flops_memo
+        )
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from harness.provenance import config_key, environment_fields
 from harness.store import ImageResult, Store
 from harness.work import (
     BenchmarkContext,
+    FlopsMemo,
     complexity_of,
     cropped_size,
     restore_batch,
@@ -466,6 +467,7 @@ class RunJob:
         self.config = config
         self.device = device
         self.make_bar: ProgressFactory = progress or (lambda name, total: _NoProgress())
+        self.flops_memo: FlopsMemo = {}
 
     def run_benchmark(self, bench: BenchmarkData) -> BenchmarkOutcome:
         """Score every image of ``bench`` not already stored on the same bytes, in this process."""
@@ -522,6 +524,7 @@ class RunJob:
                 bench.task,
                 self.device,
                 flops=config.flops,
+                memo=self.flops_memo,
             )
         return self.end(state, complexity, peak_memory)
 

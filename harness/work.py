@@ -202,6 +202,10 @@ def _restore(
     return out.detach().to("cpu", torch.float32), seconds
 
 
+FlopsMemo = dict[tuple[int, int, str | None], dict[str, Any]]
+"""FLOP counts of one restorer already made in a run, by (height, width, task or None if blind)."""
+
+
 def complexity_of(
     restorer: Restorer,
     sizes: Sequence[tuple[int, int] | None],
@@ -209,12 +213,12 @@ def complexity_of(
     device: str,
     *,
     flops: bool,
+    memo: FlopsMemo | None = None,
 ) -> dict[str, Any]:
     """Params, network calls per image (methods with a network), and FLOPs per image at the most
     common of ``sizes``, restored as ``task`` when the method takes the label (best effort: a
-    method that cannot be counted gets ``flops_error``)."""
-    import torch
-
+    method that cannot be counted gets ``flops_error``). A count already in ``memo`` (the same
+    restorer at the same size and task) is reused: counting restores a whole image."""
     from harness import complexity as cx
 
     info: dict[str, Any] = {"params": cx.count_parameters(restorer.module())}
@@ -224,16 +228,29 @@ def complexity_of(
     if not known or not flops:
         return info
     (h, w), _ = Counter(known).most_common(1)[0]
+    key = (h, w, None if restorer.blind else task)
+    if memo is None or key not in memo:
+        counted = _count_flops(restorer, h, w, device, task)
+        if memo is None:
+            return {**info, **counted}
+        memo[key] = counted
+    return {**info, **memo[key]}
+
+
+def _count_flops(restorer: Restorer, h: int, w: int, device: str, task: str) -> dict[str, Any]:
+    """``flops_per_image`` and ``flops_size`` of one HxW image, or ``flops_error``."""
+    import torch
+
+    from harness import complexity as cx
+
     try:
         with torch.inference_mode():
             count = cx.flops_per_image(restorer, h, w, device, task)
     except Exception as exc:  # complexity is a courtesy
-        info["flops_error"] = reason_of(exc)
-        log.warning("FLOPs of %s not counted: %s", restorer.name, info["flops_error"])
-        return info
-    info["flops_per_image"] = count.per_image
-    info["flops_size"] = [h, w]
-    return info
+        error = reason_of(exc)
+        log.warning("FLOPs of %s not counted: %s", restorer.name, error)
+        return {"flops_error": error}
+    return {"flops_per_image": count.per_image, "flops_size": [h, w]}
 
 
 def cropped_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:

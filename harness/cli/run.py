@@ -281,7 +281,10 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--no-flops",
-                help="Skip the FLOP count (it restores one extra image per benchmark).",
+                help=(
+                    "Skip the FLOP count (it restores one extra image per image size, and per "
+                    "task for task-routed methods; benchmarks of the same size share it)."
+                ),
             ),
         ] = False,
     ) -> None:

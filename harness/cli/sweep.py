@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--no-flops",
-                help="Skip the FLOP count (it restores one extra image per benchmark per value).",
+                help="Skip the FLOP count (one extra image per image size in each value's run).",
             ),
         ] = False,
     ) -> None:

@@ -215,6 +215,35 @@ def test_no_flops_skips_the_extra_restore_but_keeps_params(
     assert rows[False]["complexity"]["params"] == rows[True]["complexity"]["params"]
 
 
+@pytest.mark.parametrize(("method", "counts"), [("box-blur", 1), ("task-routed", 2)])
+def test_flops_are_counted_once_per_size_and_task_label(
+    tmp_path, fixture_benchmarks, monkeypatch, method, counts
+):
+    """Both fixture benchmarks are mostly 16x16: a blind method's count is made once and reused;
+    a task-routed method restores as each benchmark's task, so it is counted once per task."""
+    images: list[int] = []
+    cls = fakes.TEST_METHODS[method]
+    original = cls.restore
+
+    def counting(self, batch):
+        images.append(len(batch.ids))
+        return original(self, batch)
+
+    monkeypatch.setattr(cls, "restore", counting)
+    restored = {}
+    for flops in (True, False):
+        images.clear()
+        summary = run(_config(tmp_path, f"{flops}.sqlite", method=method, flops=flops))
+        restored[flops] = sum(images)
+        if flops:
+            with Store(tmp_path / f"{flops}.sqlite") as s:
+                rows = s.benchmarks([summary.run_id])
+    assert restored[True] - restored[False] == counts
+    assert len(rows) == 2
+    assert all(row["complexity"]["flops_size"] == [16, 16] for row in rows)
+    assert len({row["complexity"]["flops_per_image"] for row in rows}) == 1
+
+
 def test_option_flags_reach_the_method_typed(tmp_path, fixture_benchmarks):
     store = tmp_path / "s.sqlite"
     args = ["-q", "--device", "cpu", "run", "-m", "jitter", "-s", "fx-derain", "--no-report"]
