@@ -14,8 +14,9 @@ Conventions (stated in every printout):
   carries them.
 - peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above the allocation before the call
   ("cuda-max-allocated"); on CPU, the process's resident set size sampled every millisecond during
-  the call, peak minus the value before it ("cpu-rss-sampled"; a rough estimate: memory the
-  allocator reuses without returning it to the system is not seen).
+  the call, peak minus the value before it ("cpu-rss-sampled"; a rough estimate). The memory
+  malloc keeps for reuse is handed back to the system just before (``malloc_trim``), so a call
+  is not credited with memory an earlier one freed (a second size used to read ~0 MiB).
 - latency: median wall time of ``repeats`` restore() calls after ``warmup`` calls, each on a batch
   of ``batch_size`` same-size images (one by default), synchronised on CUDA; peak memory is
   measured on that batch too. Throughput: images per second = batch_size / median latency.
@@ -33,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+from harness.memory import release_freed_memory
 from harness.precision import float32_math
 from harness.restorer import ImageBatch, Restorer
 
@@ -209,6 +211,7 @@ def peak_memory(restorer: Restorer, images: torch.Tensor, device: str) -> tuple[
         _restore(restorer, _batch(images, restorer))
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - base, "cuda-max-allocated"
+    release_freed_memory()  # else a call may reuse memory an earlier one freed, unseen
     base = _rss_bytes()
     if base is None:  # no /proc: growth of the process's high-water mark (KiB on Linux)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -40,17 +40,32 @@ def user_chose(environ: Mapping[str, str] = os.environ) -> bool:
     )
 
 
-def keep_freed_memory() -> bool:
-    """Raise glibc malloc's trim and mmap thresholds for this process (see the module docstring);
-    False where the C library is not glibc or the user chose otherwise."""
-    if not sys.platform.startswith("linux") or user_chose():
-        return False
+def _glibc() -> ctypes.CDLL | None:
+    """The process's C library when it is glibc (musl's mallopt and malloc_trim do nothing)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(None)
     except OSError:
-        return False
-    # only glibc has gnu_get_libc_version; musl's mallopt does nothing
-    if not (hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt")):
+        return None
+    return libc if hasattr(libc, "gnu_get_libc_version") else None
+
+
+def release_freed_memory() -> None:
+    """Hand the memory malloc keeps for reuse back to the system now (``malloc_trim``), so that the
+    resident size counts live memory only: measuring a call's peak memory from the growth of the
+    resident size needs that (kept memory would be reused without growing it)."""
+    libc = _glibc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+        libc.malloc_trim(0)
+
+
+def keep_freed_memory() -> bool:
+    """Raise glibc malloc's trim and mmap thresholds for this process (see the module docstring);
+    False where the C library is not glibc or the user chose otherwise."""
+    libc = None if user_chose() else _glibc()
+    if libc is None or not hasattr(libc, "mallopt"):
         return False
     mallopt = libc.mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -203,3 +205,35 @@ def test_cli_reports_missing_weights_of_a_method_without_random_init(
     result = CliRunner().invoke(app, ["--device", "cpu", "complexity", "tiny", "--size", "8x8"])
     assert isinstance(result.exception, MissingFileError)
     assert "/nowhere/model.pt" in str(result.exception)
+
+
+PEAK_SCRIPT = """
+import torch
+from harness.complexity import peak_memory
+from harness.memory import keep_freed_memory
+from harness.restorer import ImageBatch, Restorer
+
+class Holds48MB(Restorer):
+    name = "holds-48mb"
+    tasks = ("derain",)
+
+    def restore(self, batch: ImageBatch) -> torch.Tensor:
+        alive = [torch.ones(2 << 20) for _ in range(6)]  # six 8 MiB tensors at once
+        return batch.images + sum(float(t[0]) for t in alive) * 0
+
+assert keep_freed_memory()  # as the command line runs
+restorer, images = Holds48MB(), torch.rand(1, 3, 8, 8)
+print(" ".join(str(peak_memory(restorer, images, "cpu")[0]) for _ in range(3)))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RSS sampling from /proc")
+def test_cpu_peak_memory_does_not_hide_memory_an_earlier_call_freed() -> None:
+    """With freed memory kept for reuse, a second call's 48 MiB would come from the heap without
+    growing the resident size; the measurement hands kept memory back first."""
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    peaks = [int(v) / 2**20 for v in out.split()]
+    assert len(peaks) == 3
+    assert all(40 <= mib <= 64 for mib in peaks), peaks
