@@ -3,9 +3,10 @@
 PyTorch's CPU tensors come from malloc. With glibc's defaults, the megabytes of activations that one
 network call frees go back to the system, and the next call page-faults them in again: millions of
 page faults and about a tenth of a DiffUIR-T mini run's time; the scores are the same either way
-(measured in docs/performance.md, "Runner overhead"). The CLI and the Ray workers set this once per process;
-``HARNESS_KEEP_FREED_MEMORY=0`` opts out, and malloc settings the user gave in the environment
-are left alone.
+(measured in docs/performance.md, "Runner overhead"). The CLI and the Ray workers set this once
+per process; ``HARNESS_KEEP_FREED_MEMORY=0`` opts out, and malloc settings the user gave in the
+environment are left alone. :func:`release_freed_memory` hands kept memory back on demand (before
+a memory measurement).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def user_chose(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether ``environ`` opts out or already sets malloc's thresholds (then nothing is changed)."""
+    """Whether ``environ`` opts out or sets malloc's thresholds itself (then nothing is changed)."""
     if environ.get(OPT_OUT, "").strip().lower() in ("0", "false", "no", "off"):
         return True
     tunables = environ.get("GLIBC_TUNABLES", "")

@@ -229,12 +229,12 @@ def complexity_of(
         return info
     (h, w), _ = Counter(known).most_common(1)[0]
     key = (h, w, None if restorer.blind else task)
-    if memo is None or key not in memo:
+    counted = memo.get(key) if memo is not None else None
+    if counted is None:
         counted = _count_flops(restorer, h, w, device, task)
-        if memo is None:
-            return {**info, **counted}
-        memo[key] = counted
-    return {**info, **memo[key]}
+        if memo is not None:
+            memo[key] = counted
+    return {**info, **counted}
 
 
 def _count_flops(restorer: Restorer, h: int, w: int, device: str, task: str) -> dict[str, Any]:

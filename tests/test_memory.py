@@ -1,4 +1,5 @@
-"""The process keeps freed memory for reuse (``harness.memory``): fewer page faults, user's choice kept.
+"""The process keeps freed memory for reuse (``harness.memory``): fewer page faults, users' choices
+kept.
 
 Each case runs in a fresh interpreter, since malloc's settings belong to the process. The
 allocation pattern stands in for a network call: arrays of 4-16 MB, a few alive at a time, freed
