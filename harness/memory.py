@@ -12,6 +12,7 @@ a memory measurement).
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import sys
@@ -41,15 +42,22 @@ def user_chose(environ: Mapping[str, str] = os.environ) -> bool:
     )
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """The process's C library when it is glibc (musl's mallopt and malloc_trim do nothing)."""
+    """The process's C library, its ``mallopt`` and ``malloc_trim`` typed, when it is glibc (musl's
+    do nothing); looked up once."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(None)
     except OSError:
         return None
-    return libc if hasattr(libc, "gnu_get_libc_version") else None
+    if not hasattr(libc, "gnu_get_libc_version"):
+        return None
+    libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    libc.mallopt.restype = ctypes.c_int
+    libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+    return libc
 
 
 def release_freed_memory() -> None:
@@ -57,8 +65,7 @@ def release_freed_memory() -> None:
     resident size counts live memory only: measuring a call's peak memory from the growth of the
     resident size needs that (kept memory would be reused without growing it)."""
     libc = _glibc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+    if libc is not None:
         libc.malloc_trim(0)
 
 
@@ -66,12 +73,9 @@ def keep_freed_memory() -> bool:
     """Raise glibc malloc's trim and mmap thresholds for this process (see the module docstring);
     False where the C library is not glibc or the user chose otherwise."""
     libc = None if user_chose() else _glibc()
-    if libc is None or not hasattr(libc, "mallopt"):
+    if libc is None:
         return False
-    mallopt = libc.mallopt
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    done = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-    done = mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and done
+    done = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    done = libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and done
     log.debug("malloc thresholds raised: %s", done)
     return done

@@ -189,17 +189,23 @@ def test_sigkill_mid_run_then_rerun_ends_with_the_uninterrupted_numbers(
     assert sum(st == "ok" for st, _ in resumed.values()) == total_ok
 
 
+def _count_restored_images(monkeypatch, cls: type) -> list[int]:
+    """The size of every batch ``cls.restore`` is given from now on (appended as it runs)."""
+    sizes: list[int] = []
+    original = cls.restore
+
+    def counting(self, batch):
+        sizes.append(len(batch.ids))
+        return original(self, batch)
+
+    monkeypatch.setattr(cls, "restore", counting)
+    return sizes
+
+
 def test_no_flops_skips_the_extra_restore_but_keeps_params(
     tmp_path, fixture_benchmarks, monkeypatch
 ):
-    calls: list[int] = []
-    original = fakes.BoxBlur.restore
-
-    def counting(self, batch):
-        calls.append(len(batch.ids))
-        return original(self, batch)
-
-    monkeypatch.setattr(fakes.BoxBlur, "restore", counting)
+    calls = _count_restored_images(monkeypatch, fakes.BoxBlur)
     images = len(fixture_benchmarks["fx-derain"].pairs)
     rows = {}
     for flops in (True, False):
@@ -221,15 +227,7 @@ def test_flops_are_counted_once_per_size_and_task_label(
 ):
     """Both fixture benchmarks are mostly 16x16: a blind method's count is made once and reused;
     a task-routed method restores as each benchmark's task, so it is counted once per task."""
-    images: list[int] = []
-    cls = fakes.TEST_METHODS[method]
-    original = cls.restore
-
-    def counting(self, batch):
-        images.append(len(batch.ids))
-        return original(self, batch)
-
-    monkeypatch.setattr(cls, "restore", counting)
+    images = _count_restored_images(monkeypatch, fakes.TEST_METHODS[method])
     restored = {}
     for flops in (True, False):
         images.clear()
